@@ -1,0 +1,133 @@
+"""The operator registry: every operator is defined once, as a SymPy builder.
+
+The builder *is* the operator's semantics, protection included. Torch code, LaTeX, screening and
+export are all derived from the SymPy expression the builders produce (see ``codegen.py``), so
+there is no second definition that could drift.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import sympy as sp
+
+#: Guard added to denominators, inside square roots and inside logarithms.
+EPS = 1e-8
+#: Upper clamp of the argument of exp, so that exp(x) <= e**20 ~ 4.9e8 stays finite in float32.
+EXP_MAX = 20.0
+
+Y_REAL, Y_PRED = sp.symbols("y_real y_pred", real=True)
+LEAVES: dict[str, sp.Symbol] = {"y_real": Y_REAL, "y_pred": Y_PRED}
+
+
+class sigmoid(sp.Function):  # noqa: N801 - printed as the familiar lowercase name
+    """The logistic function 1 / (1 + exp(-x)), kept opaque so it prints as torch.sigmoid."""
+
+    @classmethod
+    def eval(cls, x):
+        if x.is_Number:
+            return 1 / (1 + sp.exp(-x))
+        return None
+
+    def fdiff(self, argindex=1):
+        return sigmoid(self.args[0]) * (1 - sigmoid(self.args[0]))
+
+    def _eval_rewrite_as_exp(self, x, **kwargs):
+        return 1 / (1 + sp.exp(-x))
+
+    def _eval_evalf(self, prec):
+        return (1 / (1 + sp.exp(-self.args[0])))._eval_evalf(prec)
+
+    def _eval_is_real(self):
+        return self.args[0].is_real
+
+    def _latex(self, printer):
+        return r"\sigma\left(" + printer._print(self.args[0]) + r"\right)"
+
+
+class guard(sp.Function):  # noqa: N801
+    """A denominator pushed away from zero: b + EPS for b >= 0, b - EPS for b < 0.
+
+    Its derivative is 1 wherever it is defined, so gradients are those of plain division.
+    """
+
+    @classmethod
+    def eval(cls, b):
+        if b.is_Number:
+            return b + EPS if b >= 0 else b - EPS
+        return None
+
+    def fdiff(self, argindex=1):
+        return sp.Integer(1)
+
+    def _eval_evalf(self, prec):
+        b = self.args[0]._eval_evalf(prec)
+        if b is None or not b.is_Number:
+            return None
+        return (b + EPS if b >= 0 else b - EPS)._eval_evalf(prec)
+
+    def _eval_is_real(self):
+        return self.args[0].is_real
+
+    def _latex(self, printer):
+        return r"\operatorname{guard}\left(" + printer._print(self.args[0]) + r"\right)"
+
+
+def _div(a: sp.Expr, b: sp.Expr) -> sp.Expr:
+    return a / guard(b)
+
+
+def _sqrt(a: sp.Expr) -> sp.Expr:
+    return sp.sqrt(sp.Abs(a) + EPS)
+
+
+def _log(a: sp.Expr) -> sp.Expr:
+    return sp.log(sp.Abs(a) + EPS)
+
+
+def _exp(a: sp.Expr) -> sp.Expr:
+    return sp.exp(sp.Min(a, EXP_MAX))
+
+
+@dataclass(frozen=True)
+class Op:
+    """One operator: its name in formulas and trees, arity, SymPy builder and plain semantics."""
+
+    name: str
+    arity: int
+    build: Callable[..., sp.Expr]
+    semantics: str
+
+
+OPS: dict[str, Op] = {
+    op.name: op
+    for op in [
+        Op("add", 2, lambda a, b: a + b, "a + b"),
+        Op("sub", 2, lambda a, b: a - b, "a - b"),
+        Op("mul", 2, lambda a, b: a * b, "a * b"),
+        Op("div", 2, _div, f"a / guard(b), guard(b) = b + {EPS:g} if b >= 0 else b - {EPS:g}"),
+        Op("neg", 1, lambda a: -a, "-a"),
+        Op("abs", 1, sp.Abs, "|a|"),
+        Op("square", 1, lambda a: a**2, "a**2"),
+        Op("cube", 1, lambda a: a**3, "a**3"),
+        Op("sqrt", 1, _sqrt, f"sqrt(|a| + {EPS:g})"),
+        Op("log", 1, _log, f"log(|a| + {EPS:g})"),
+        Op("exp", 1, _exp, f"exp(min(a, {EXP_MAX:g}))"),
+        Op("sin", 1, sp.sin, "sin(a)"),
+        Op("cos", 1, sp.cos, "cos(a)"),
+        Op("tanh", 1, sp.tanh, "tanh(a)"),
+        Op("sigmoid", 1, sigmoid, "1 / (1 + exp(-a))"),
+        Op("min", 2, sp.Min, "min(a, b)"),
+        Op("max", 2, sp.Max, "max(a, b)"),
+    ]
+}
+
+
+def get_op(name: str) -> Op:
+    """The operator called ``name``, or a ValueError that lists the known ones."""
+    try:
+        return OPS[name]
+    except KeyError:
+        known = ", ".join(sorted(OPS))
+        raise ValueError(f"unknown operator {name!r}; known operators: {known}") from None
