@@ -122,7 +122,7 @@ def function_source(expr: sp.Expr, name: str = FUNCTION_NAME) -> str:
     lines += [f"    {symbol.name} = {to_torch_source(value)}" for symbol, value in temporaries]
     body = to_torch_source(reduced)
     if Y_PRED not in expr.free_symbols:
-        body = f"torch.zeros_like(y_pred) + {body}"
+        body = f"0.0 * y_pred + {body}"
     lines.append(f"    return {body}")
     return "\n".join(lines) + "\n"
 

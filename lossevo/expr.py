@@ -44,9 +44,17 @@ def _merge_nested_abs(expr: sp.Expr) -> sp.Expr:
                         lambda e: e.args[0])
 
 
+def _rounded(value: float, digits: int) -> sp.Number:
+    value = float(f"{value:.{digits}g}")
+    return sp.Integer(int(value)) if value.is_integer() and abs(value) < 1e6 else sp.Float(value)
+
+
 def round_constants(expr: sp.Expr, digits: int = CONSTANT_DIGITS) -> sp.Expr:
-    """Round every float in ``expr`` to ``digits`` significant digits; integers stay exact."""
-    replacements = {f: sp.Float(float(f"{float(f):.{digits}g}")) for f in expr.atoms(sp.Float)}
+    """Round floats to ``digits`` significant digits; integral ones become exact integers.
+
+    So ``2*x`` typed by a user and ``x + x`` built by a tree get the same canonical key.
+    """
+    replacements = {f: _rounded(float(f), digits) for f in expr.atoms(sp.Float)}
     return expr.xreplace(replacements) if replacements else expr
 
 

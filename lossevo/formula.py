@@ -65,8 +65,9 @@ def _convert(node: ast.AST, allowed: set[str] | None, counter: list[int]) -> Tre
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise FormulaError(f"only numbers are allowed as constants, "
                                f"got {value!r} {_where(node)}")
-        if not math.isfinite(value) or abs(value) > MAX_CONSTANT:
-            raise FormulaError(f"constant {value!r} {_where(node)} is outside "
+        if abs(value) > MAX_CONSTANT or not math.isfinite(value):
+            shown = f"{value:.3g}" if isinstance(value, float) else f"{str(value)[:12]}..."
+            raise FormulaError(f"constant {shown} {_where(node)} is outside "
                                f"[-{MAX_CONSTANT:g}, {MAX_CONSTANT:g}]")
         return float(value)
     if isinstance(node, ast.Name):
