@@ -100,7 +100,8 @@ def screen(spec: LossSpec, config: ScreenConfig | None = None) -> Verdict:
     """Run the stages in order; stop at the first failure."""
     config = config or ScreenConfig()
     if not spec.expr.uses_both_leaves:
-        return Verdict(False, "missing_leaf", f"uses only {sorted(map(str, spec.expr.sympy.free_symbols))}")
+        used = sorted(map(str, spec.expr.sympy.free_symbols)) or ["no variable"]
+        return Verdict(False, "missing_leaf", f"uses only {', '.join(used)}")
     try:
         fn = spec.expr.torch_fn()
         scores = probe_scores(spec.transform).float()
