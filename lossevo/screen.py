@@ -111,7 +111,7 @@ def screen(spec: LossSpec, config: ScreenConfig | None = None) -> Verdict:
                 bad = scores[~(torch.isfinite(values) & torch.isfinite(grads))][0].item()
                 return Verdict(False, "non_finite",
                                f"y_real={label:g}, score={bad:.3g}: value or gradient not finite")
-        measurements = _game_probe(fn, spec, config)
+        measurements = game_probe(spec, config)
     except Exception as err:  # a candidate must never crash the search
         return Verdict(False, "compile_error", f"{type(err).__name__}: {err}")
     if measurements.get("non_finite"):
@@ -128,8 +128,12 @@ def screen(spec: LossSpec, config: ScreenConfig | None = None) -> Verdict:
     return Verdict(True, None, "passed", fingerprint(spec), measurements)
 
 
-def _game_probe(fn, spec: LossSpec, config: ScreenConfig) -> dict:
-    """Train free real/fake scores as a discriminator would, then probe the generator's pull."""
+def game_probe(spec: LossSpec, config: ScreenConfig) -> dict:
+    """Train free real/fake scores as a discriminator would, then probe the generator's pull.
+
+    Seeded by ``config.seed``; returns plain numbers, or ``{"non_finite": where}``.
+    """
+    fn = spec.expr.torch_fn()
     transform = get_transform(spec.transform)
     gen = torch.Generator().manual_seed(config.seed)
     start = torch.randn(config.n_scores, generator=gen)
