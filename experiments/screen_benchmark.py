@@ -33,7 +33,7 @@ def main() -> None:
     pset = make_pset(space)
     random.seed(args.seed)
     reasons: collections.Counter = collections.Counter()
-    keys, fingerprints = set(), set()
+    keys, fingerprints, examples = set(), set(), {}
     seconds = {"canonical": 0.0, "screen": 0.0}
     start = time.perf_counter()
     for _ in tqdm(range(args.n), desc=f"screening {args.space}", unit="tree"):
@@ -48,12 +48,14 @@ def main() -> None:
         seconds["canonical"] += t1 - t0
         seconds["screen"] += t2 - t1
         reasons[verdict.reason or "passed"] += 1
+        examples.setdefault(verdict.reason or "passed", f"{expr.text}: {verdict.detail}")
         if verdict.passed:
             fingerprints.add(verdict.fingerprint)
     total = time.perf_counter() - start
     result = {"space": args.space, "trees": args.n, "distinct_keys": len(keys),
               "passed": reasons["passed"], "distinct_fingerprints_of_passed": len(fingerprints),
               "rejections": {k: v for k, v in reasons.most_common() if k != "passed"},
+              "example_per_reason": examples,
               "candidates_per_second": round(args.n / total, 1),
               "seconds": {k: round(v, 1) for k, v in seconds.items()} | {"total": round(total, 1)}}
     print(json.dumps(result, indent=2))

@@ -100,13 +100,16 @@ def build_parser() -> argparse.ArgumentParser:
     _add_loss_options(export)
     export.set_defaults(func=cmd_export)
 
-    for register in _EXTRA_COMMANDS:
+    for register in _extra_commands():
         register(sub)
     return parser
 
 
-#: Other modules' ``register(subparsers)`` functions (search, evaluate, replay...).
-_EXTRA_COMMANDS: list = []
+def _extra_commands() -> list:
+    """Other modules' ``register(subparsers)`` functions (search, evaluate, replay...)."""
+    from lossevo import commands_search
+
+    return [commands_search.register]
 
 
 def main(argv: list[str] | None = None) -> int:
