@@ -58,7 +58,7 @@ def main() -> None:
         diff = abs(summary[a]["mean"] - summary[b]["mean"])
         pooled = ((summary[a]["std"] ** 2 + summary[b]["std"] ** 2) / 2) ** 0.5
         if diff > 0:
-            # seeds per loss for a two-sided z-test at 5% with 80% power: n = 2 (1.96+0.84)^2 s^2/d^2
+            # seeds per loss, two-sided z-test at 5% with 80% power: n = 2 (2.8 s / d)^2
             need = 2 * (2.8 * pooled / diff) ** 2
             print(f"{a} vs {b}: difference {diff:.1f}, pooled std {pooled:.1f} -> about "
                   f"{need:.1f} seeds per loss to separate them reliably")

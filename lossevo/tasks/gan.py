@@ -42,7 +42,7 @@ class FitnessConfig:
     data_root: str | None = None
     image_size: int | None = None
     batch_size: int = 64
-    width: int = 16
+    width: int = 32
     latent_dim: int = 100
     lr: float = 2e-4
     beta1: float = 0.5
