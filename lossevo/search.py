@@ -329,14 +329,17 @@ def start_search(run_dir, config: SearchConfig, *, workers: int = 1,
     """Create a run directory and run the search in it."""
     config.validate()
     space = load_space(config.space)
-    executor = _executor(config, workers, ray_address, gpus_per_eval, eval_timeout)
-    with executor:
-        store = RunStore.create(run_dir, {"search": asdict(config),
-                                          "space_digest": space.digest(),
-                                          "space": space.to_dict()}, kind="search")
-        with store:
-            _drive(store, config, executor, echo, progress)
+    with _executor(config, workers, ray_address, gpus_per_eval, eval_timeout) as executor:
+        with create_run(run_dir, config, space) as store:
+            run_on(store, config, executor, echo, progress)
     return Path(run_dir)
+
+
+def create_run(run_dir, config: SearchConfig, space: SearchSpace | None = None) -> RunStore:
+    """A new run directory whose config records the search and the space's content."""
+    space = space or load_space(config.space)
+    return RunStore.create(run_dir, {"search": asdict(config), "space_digest": space.digest(),
+                                     "space": space.to_dict()}, kind="search")
 
 
 def resume_search(run_dir, *, overrides: dict | None = None, workers: int = 1,
@@ -355,7 +358,7 @@ def resume_search(run_dir, *, overrides: dict | None = None, workers: int = 1,
                          f"restore it or start a new run")
     with _executor(config, workers, ray_address, gpus_per_eval, eval_timeout) as executor:
         with RunStore.open(run_dir, kind="search") as store:
-            _drive(store, config, executor, echo, progress)
+            run_on(store, config, executor, echo, progress)
     return Path(run_dir)
 
 
@@ -367,7 +370,9 @@ def _executor(config, workers, ray_address, gpus_per_eval, eval_timeout):
                          gpus_per_eval=gpus_per_eval, timeout_s=eval_timeout)
 
 
-def _drive(store, config, executor, echo, progress):
+def run_on(store: RunStore, config: SearchConfig, executor, echo=print,
+           progress: bool = True) -> None:
+    """Run or continue the search in ``store`` on ``executor``; write the views and leaderboard."""
     from lossevo.report import leaderboard_text, write_views
 
     search = Search(store, config, executor, echo=echo, progress=progress)

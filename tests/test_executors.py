@@ -132,3 +132,46 @@ def test_killed_actor_job_is_retried_on_a_replacement(shared):
     assert len({r["fitness"] for r in results.values()}) == 1
     [(_, after)] = shared.run(small_batch()[:1])  # the pool is whole again
     assert after["status"] == "ok"
+
+
+def _busy_actor_pids() -> list[int]:
+    """Processes whose title says a Ray actor is inside ``evaluate`` right now."""
+    pids = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/cmdline", "rb") as fh:
+                    if b"_EvalWorker.evaluate" in fh.read():
+                        pids.append(int(entry))
+            except OSError:
+                continue
+    return pids
+
+
+def test_search_through_ray_survives_a_killed_actor_and_equals_serial(shared, tmp_path):
+    from test_search import snapshot, tiny
+
+    from lossevo.search import create_run, run_on, start_search
+
+    config = tiny(short_steps=300, full_steps=600, generations=2)
+    killed: list[int] = []
+
+    def killer():
+        deadline = time.time() + 120
+        while not killed and time.time() < deadline:
+            for pid in _busy_actor_pids():
+                os.kill(pid, signal.SIGKILL)
+                killed.append(pid)
+                break
+            time.sleep(0.005)
+
+    thread = threading.Thread(target=killer, daemon=True)
+    thread.start()
+    with create_run(tmp_path / "ray", config) as store:
+        run_on(store, config, shared, echo=lambda s: None, progress=False)
+        retried = [e for e in store.evaluations() if e["attempts"] and e["attempts"] > 1]
+    thread.join()
+    serial = start_search(tmp_path / "serial", config, echo=lambda s: None, progress=False)
+    assert killed, "no evaluation was caught in flight"
+    assert retried, "the killed evaluation was not retried"
+    assert snapshot(tmp_path / "ray") == snapshot(serial)
