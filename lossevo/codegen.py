@@ -72,6 +72,10 @@ def _print(e: sp.Basic) -> str:
         if at_zero == 0:
             return f"({arg} > 0).to({arg}.dtype)"
         raise UnsupportedExpression("Heaviside with a value at 0 other than 0 or 1")
+    if isinstance(e, sp.re):  # every operator maps reals to reals: re() is the identity here
+        return _print(e.args[0])
+    if isinstance(e, sp.im):
+        return f"(0.0 * {_print(e.args[0])})"
     if isinstance(e, guard):
         arg = _print(e.args[0])
         return f"torch.where({arg} >= 0, {arg} + {EPS!r}, {arg} - {EPS!r})"

@@ -70,6 +70,9 @@ class guard(sp.Function):  # noqa: N801
     def _eval_is_real(self):
         return self.args[0].is_real
 
+    def _eval_is_zero(self):  # |guard(b)| >= EPS: SymPy may then treat a / guard(b) as real
+        return False if self.args[0].is_real else None
+
     def _latex(self, printer):
         return r"\operatorname{guard}\left(" + printer._print(self.args[0]) + r"\right)"
 

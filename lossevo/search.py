@@ -44,12 +44,12 @@ class SearchConfig:
     mutation_prob: float = 0.4
     elites: int = 2
     hall_of_fame: int = 10
-    short_steps: int = 100             # successive halving: every new candidate
-    full_steps: int = 300              # ... the best fraction of each generation
-    promote_fraction: float = 0.35
+    short_steps: int = 40              # successive halving: every new candidate
+    full_steps: int = 120              # ... the best fraction of each generation
+    promote_fraction: float = 0.25
     full_seeds: int = 1
-    final_top: int = 3                 # elites re-evaluated on more seeds at the end
-    final_seeds: int = 3
+    final_top: int = 2                 # elites re-evaluated on more seeds at the end
+    final_seeds: int = 2
     baselines: tuple[str, ...] = ("bce", "ganetic")
     task: str = "gan"
     task_config: dict = field(default_factory=dict)

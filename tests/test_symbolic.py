@@ -108,3 +108,27 @@ def test_constant_result_is_broadcast():
     fn = LossExpr.from_text("2.5 + 0*y_pred").torch_fn()
     out = fn(torch.zeros(3), torch.rand(3))
     assert out.shape == (3,) and torch.all(out == 2.5)
+
+
+@pytest.mark.parametrize("space_name", SPACES)
+def test_text_round_trip_is_exact(space_name):
+    """Resumed runs rebuild populations from stored text: the trees must come back identical."""
+    from lossevo.formula import parse_formula, tree_to_text
+
+    space = load_space(space_name)
+    pset = make_pset(space)
+    random.seed(11)
+    for _ in range(300):
+        tree = random_tree(space, pset)
+        assert parse_formula(tree_to_text(tree)) == tree
+    assert parse_formula(tree_to_text(("neg", (2.0,)))) == ("neg", (2.0,))
+
+
+@pytest.mark.parametrize("text", ["log(exp(y_real/y_pred))", "abs(exp(y_real/y_pred)) * y_pred",
+                                  "sqrt(exp(y_pred - y_real/y_pred))"])
+def test_exp_of_a_quotient_stays_printable(text):
+    """Found by the 10,000-tree benchmark: Abs(exp(a/b)) once became exp(re(a/b))."""
+    from lossevo.formula import parse_formula
+
+    assert _check_tree(parse_formula(text)) == len(POINTS)
+    assert "re(" not in LossExpr.from_text(text).text
