@@ -136,8 +136,9 @@ def tree_to_text(tree: Tree) -> str:
     name, args = tree
     if name in _INFIX:
         return f"({tree_to_text(args[0])} {_INFIX[name]} {tree_to_text(args[1])})"
-    if name == "neg":
-        return f"(-{tree_to_text(args[0])})"
+    if name == "neg":  # a negated constant stays a neg node: "(-2.0)" would parse as -2.0
+        inner = args[0]
+        return f"neg({inner!r})" if isinstance(inner, float) else f"(-{tree_to_text(inner)})"
     return f"{name}({', '.join(tree_to_text(a) for a in args)})"
 
 
