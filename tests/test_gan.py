@@ -26,13 +26,7 @@ def bce(y_real, y_pred):
     return -(y_real * torch.log(y_pred) + (1 - y_real) * torch.log(1 - y_pred))
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """One intra-op thread: on a shared 2-core machine two threads thrash (4x slower measured)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

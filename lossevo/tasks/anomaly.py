@@ -29,10 +29,8 @@ from torch import nn
 
 from lossevo.data import IMAGE_SUFFIXES, ImageData, known_datasets, load_dataset, normal_label_for
 from lossevo.gan.models import Discriminator
-from lossevo.gan.train import TrainConfig, train_gan
-from lossevo.losses import LossSpec
 from lossevo.metrics.auroc import auroc
-from lossevo.tasks.gan import resolve_device
+from lossevo.tasks.gan import resolve_device, train_for_job
 
 
 @dataclass(frozen=True)
@@ -176,11 +174,6 @@ class AnomalyTask:
     def from_config(cls, config: dict) -> AnomalyTask:
         return cls(AnomalyConfig.from_config(config))
 
-    def train_config(self, seed: int, steps: int) -> TrainConfig:
-        c = self.config
-        return TrainConfig(steps=steps, batch_size=c.batch_size, lr=c.lr, beta1=c.beta1,
-                           latent_dim=c.latent_dim, width=c.width, seed=seed, device=self.device)
-
     def _residual(self, x: torch.Tensor, generator: nn.Module, encoder: nn.Module,
                   critic: _Critic) -> tuple[torch.Tensor, torch.Tensor]:
         """Per-image izi_f residual A(x) and raw D score D(x)."""
@@ -235,18 +228,10 @@ class AnomalyTask:
         score -D(x) and the label (1 = anomaly), as lists.
         """
         start = time.perf_counter()
-        spec = LossSpec.from_dict(job["loss"])
-        steps, seed = int(job["steps"]), int(job["seed"])
-        if steps < 1:
-            raise ValueError(f"the training budget must be at least 1 step, got {steps}")
-        result = train_gan(self.train_data.images, spec.expr.torch_fn(),
-                           transform=spec.transform, generator_mode=spec.generator,
-                           config=self.train_config(seed, steps))
-        out = {"status": result.status, "fitness": None, "metrics": {}, "curves": result.curves,
-               "seconds": 0.0, "error": result.reason, "train_seconds": result.seconds}
+        seed = int(job["seed"])
+        result, out = train_for_job(job, self.train_data.images, self.config, self.device)
         if result.status != "ok":
-            out.update(metrics={"diverged_at": result.diverged_at},
-                       seconds=time.perf_counter() - start)
+            out["seconds"] = time.perf_counter() - start
             return out
         generator, discriminator = result.generator, result.discriminator
         for module in (generator, discriminator):

@@ -66,6 +66,28 @@ class FitnessConfig:
         return cls(**config)
 
 
+def train_for_job(job: dict, images: torch.Tensor, config, device: str):
+    """Train a GAN on ``images`` for one job; returns the TrainResult and the result skeleton.
+
+    ``config`` is any task config with batch_size, lr, beta1, latent_dim and width. The
+    skeleton is the plain-data result every GAN task fills in (status, curves, seconds...).
+    """
+    spec = LossSpec.from_dict(job["loss"])
+    steps, seed = int(job["steps"]), int(job["seed"])
+    if steps < 1:
+        raise ValueError(f"the training budget must be at least 1 step, got {steps}")
+    train_config = TrainConfig(steps=steps, batch_size=config.batch_size, lr=config.lr,
+                               beta1=config.beta1, latent_dim=config.latent_dim,
+                               width=config.width, seed=seed, device=device)
+    result = train_gan(images, spec.expr.torch_fn(), transform=spec.transform,
+                       generator_mode=spec.generator, config=train_config)
+    out = {"status": result.status, "fitness": None, "metrics": {}, "curves": result.curves,
+           "seconds": 0.0, "error": result.reason, "train_seconds": result.seconds}
+    if result.status != "ok":
+        out["metrics"] = {"diverged_at": result.diverged_at}
+    return result, out
+
+
 class GanFitness:
     """The gan task: ``evaluate(job)`` trains, samples and scores one loss for one seed."""
 
@@ -134,23 +156,11 @@ class GanFitness:
                            kl_to_data=coverage["kl_to_data"])
         return metrics
 
-    def train_config(self, seed: int, steps: int) -> TrainConfig:
-        c = self.config
-        return TrainConfig(steps=steps, batch_size=c.batch_size, lr=c.lr, beta1=c.beta1,
-                           latent_dim=c.latent_dim, width=c.width, seed=seed, device=self.device)
-
     def evaluate(self, job: dict, *, keep_samples: bool = False) -> dict:
         """Train with ``job["loss"]`` for ``job["steps"]`` steps under ``job["seed"]``; score."""
         start = time.perf_counter()
-        spec = LossSpec.from_dict(job["loss"])
-        steps, seed = int(job["steps"]), int(job["seed"])
-        if steps < 1:
-            raise ValueError(f"the training budget must be at least 1 step, got {steps}")
-        result = train_gan(self.train_data.images, spec.expr.torch_fn(),
-                           transform=spec.transform, generator_mode=spec.generator,
-                           config=self.train_config(seed, steps))
-        out = {"status": result.status, "fitness": None, "metrics": {}, "curves": result.curves,
-               "seconds": 0.0, "error": result.reason, "train_seconds": result.seconds}
+        seed = int(job["seed"])
+        result, out = train_for_job(job, self.train_data.images, self.config, self.device)
         if result.status == "ok":
             images = sample(result.generator, self.config.n_samples, seed=10_000 + seed,
                             device=self.device)
@@ -164,8 +174,6 @@ class GanFitness:
                 out["samples"] = images[:64]
             if job.get("grid"):
                 out["grid_png"] = grid_png_base64(images[:64])
-        else:
-            out["metrics"] = {"diverged_at": result.diverged_at}
         out["seconds"] = time.perf_counter() - start
         return out
 
