@@ -172,7 +172,8 @@ def show_run(run_dir: Path, top: int = 10) -> None:
         for row in pareto_front(every):
             print(f"{row['complexity']:>4} {row['fitness']:>10.4g} {row['score']:>8.3g}  "
                   f"{row['text']}")
-        counts = store.rejection_counts()
+        counts = {"passed": len(store.candidates("passed")), **store.rejection_counts()}
+        counts.pop("baseline", None)
         print("\nscreening verdicts: " + ", ".join(f"{k} {v}" for k, v in sorted(
             counts.items(), key=lambda kv: -kv[1])))
         waste = wasted_compute(store)
