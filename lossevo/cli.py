@@ -107,9 +107,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _extra_commands() -> list:
     """Other modules' ``register(subparsers)`` functions (search, evaluate, replay...)."""
-    from lossevo import commands_evaluate, commands_search
+    from lossevo import commands_evaluate, commands_replay, commands_search
 
-    return [commands_search.register, commands_evaluate.register]
+    return [commands_search.register, commands_evaluate.register, commands_replay.register]
 
 
 def main(argv: list[str] | None = None) -> int:
