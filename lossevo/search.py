@@ -35,13 +35,13 @@ class SearchConfig:
     """Everything that defines a search; execution settings live in the executor."""
 
     space: str = "ganetic"
-    population: int = 8
+    population: int = 10
     generations: int = 3
     seed: int = 0
     selection: str = "tournament"      # tournament | nsga2 (fitness and complexity)
     tournament_size: int = 3
     crossover_prob: float = 0.5
-    mutation_prob: float = 0.4
+    mutation_prob: float = 0.6
     elites: int = 2
     hall_of_fame: int = 10
     short_steps: int = 40              # successive halving: every new candidate
