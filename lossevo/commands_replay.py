@@ -10,13 +10,9 @@ REPLAYS = ("ganetic",)
 
 
 def _execution(parser: argparse.ArgumentParser) -> None:
-    group = parser.add_argument_group("execution (may differ between start and resume)")
-    group.add_argument("--workers", type=int, default=1,
-                       help="trainings in parallel; >1 starts a local Ray cluster (default 1: "
-                            "in-process)")
-    group.add_argument("--ray-address", default=None,
-                       help="join an existing Ray cluster, e.g. 10.0.0.5:6379 or 'auto'")
-    group.add_argument("--quiet", action="store_true", help="no progress bars")
+    from lossevo.commands_search import add_execution_options
+
+    group = add_execution_options(parser, gpus_and_timeout=False)
     group.add_argument("--report-only", action="store_true",
                        help="train nothing: rewrite report.md, table.csv and the figures of "
                             "--out from its store")

@@ -11,18 +11,22 @@ from lossevo.search import SearchConfig, resume_search, start_search
 DEFAULTS = SearchConfig()
 
 
-def _execution_options(parser: argparse.ArgumentParser) -> None:
+def add_execution_options(parser: argparse.ArgumentParser, *, gpus_and_timeout: bool = True):
+    """--workers, --ray-address, --quiet (and --gpus-per-eval, --eval-timeout); the group."""
     group = parser.add_argument_group("execution (may differ between start and resume)")
     group.add_argument("--workers", type=int, default=1,
                        help="evaluations in parallel; >1 starts a local Ray cluster (default 1: "
                             "in-process)")
     group.add_argument("--ray-address", default=None,
-                       help="join an existing Ray cluster, e.g. 10.0.0.5:6379 or 'auto'")
-    group.add_argument("--gpus-per-eval", type=float, default=0.0,
-                       help="GPU fraction per evaluation on Ray (e.g. 0.25 runs 4 per GPU)")
-    group.add_argument("--eval-timeout", type=float, default=None,
-                       help="seconds before an evaluation is abandoned and retried (Ray only)")
+                       help="join an existing Ray cluster, e.g. 10.0.0.5:6379 or 'auto' "
+                            "(clusters from 'ray start' need RAY_AUTH_MODE=token)")
+    if gpus_and_timeout:
+        group.add_argument("--gpus-per-eval", type=float, default=0.0,
+                           help="GPU fraction per evaluation on Ray (e.g. 0.25 runs 4 per GPU)")
+        group.add_argument("--eval-timeout", type=float, default=None,
+                           help="seconds before an evaluation is abandoned and retried (Ray)")
     group.add_argument("--quiet", action="store_true", help="no progress bars")
+    return group
 
 
 def _task_options(parser: argparse.ArgumentParser) -> None:
@@ -74,7 +78,7 @@ def register(sub) -> None:
                         default=DEFAULTS.selection,
                         help="tournament on fitness, or NSGA-II on fitness and complexity")
     _task_options(search)
-    _execution_options(search)
+    add_execution_options(search)
     search.set_defaults(func=cmd_search)
 
     resume = sub.add_parser("resume", help="continue a run after a crash or to add generations")
@@ -85,7 +89,7 @@ def register(sub) -> None:
                        ("full-steps", int), ("task", str)]:
         resume.add_argument(f"--{name}", type=kind, default=None,
                             help="must equal the stored run's value (checked, never changed)")
-    _execution_options(resume)
+    add_execution_options(resume)
     resume.set_defaults(func=cmd_resume)
 
 

@@ -26,7 +26,6 @@ from pathlib import Path
 from lossevo.losses import LossSpec, reference_loss
 from lossevo.replay import (
     ProtocolError,
-    check_gan_config,
     check_keys,
     check_out_dir,
     load_yaml_mapping,
@@ -79,9 +78,7 @@ def _check_stage(data: dict, where: str) -> Stage:
         config_cls = getattr(importlib.import_module(module), cls)
     except (ImportError, AttributeError) as err:
         raise ProtocolError(f"{where}: task {task!r} is not available here ({err})") from None
-    if task == "gan":
-        check_gan_config(config, where)
-    elif not isinstance(config, dict):
+    if not isinstance(config, dict):
         raise ProtocolError(f"{where}: task_config must be a mapping")
     try:
         config_cls.from_config(config)
