@@ -7,6 +7,7 @@ resumed or a crashed run are always consistent with its database.
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from pathlib import Path
 
 from lossevo.store import RunStore, write_table
@@ -82,15 +83,9 @@ def pareto_front(rows: list[dict]) -> list[dict]:
 def write_views(store: RunStore) -> None:
     """hall_of_fame.csv and pareto.csv in the run directory, regenerated from the database."""
     config = _search_config(store)
-    every = hall_of_fame(store, _replace(config, hall_of_fame=0))
+    every = hall_of_fame(store, replace(config, hall_of_fame=0))
     write_table(store.run_dir / "hall_of_fame.csv", every[: config.hall_of_fame], HOF_COLUMNS)
     write_table(store.run_dir / "pareto.csv", pareto_front(every), PARETO_COLUMNS)
-
-
-def _replace(config, **changes):
-    from dataclasses import replace
-
-    return replace(config, **changes)
 
 
 def _fmt(value, spec=".4g") -> str:
@@ -166,7 +161,7 @@ def show_run(run_dir: Path, top: int = 10) -> None:
               f"{len(store.generations())}/{config.generations} generations")
         print()
         print(leaderboard_text(store, top))
-        every = hall_of_fame(store, _replace(config, hall_of_fame=0))
+        every = hall_of_fame(store, replace(config, hall_of_fame=0))
         print("\nPareto front (complexity against fitness):")
         print(f"{'cplx':>4} {'fitness':>10} {'score':>8}  formula")
         for row in pareto_front(every):

@@ -19,7 +19,7 @@ from tqdm import tqdm
 
 from lossevo.executors import Job
 from lossevo.expr import LossExpr
-from lossevo.formula import parse_formula
+from lossevo.formula import parse_formula, tree_to_text
 from lossevo.gp import deap_to_tree, make_pset, tree_to_deap
 from lossevo.losses import LossSpec, reference_loss
 from lossevo.screen import fingerprint, screen
@@ -310,8 +310,6 @@ class Search:
 
 def str_formula(ind: Individual) -> str:
     """An individual as formula text that parses back to the same tree."""
-    from lossevo.formula import tree_to_text
-
     return tree_to_text(deap_to_tree(ind))
 
 
