@@ -28,6 +28,7 @@ from lossevo.replay import (
     ProtocolError,
     check_keys,
     check_out_dir,
+    check_task_config,
     load_yaml_mapping,
     run_jobs,
     write_bytes_atomic,
@@ -78,12 +79,7 @@ def _check_stage(data: dict, where: str) -> Stage:
         config_cls = getattr(importlib.import_module(module), cls)
     except (ImportError, AttributeError) as err:
         raise ProtocolError(f"{where}: task {task!r} is not available here ({err})") from None
-    if not isinstance(config, dict):
-        raise ProtocolError(f"{where}: task_config must be a mapping")
-    try:
-        config_cls.from_config(config)
-    except (TypeError, ValueError) as err:
-        raise ProtocolError(f"{where}: task_config: {err}") from None
+    check_task_config(config_cls, config, where)
     for key in ("steps", "seeds"):
         if not isinstance(data[key], int) or isinstance(data[key], bool) or data[key] < 1:
             raise ProtocolError(f"{where}: {key} must be a positive integer, got {data[key]!r}")

@@ -63,17 +63,22 @@ def check_keys(data: dict, keys, where: str) -> None:
             raise ProtocolError(f"{where}: unknown key {key!r} (known: {', '.join(keys)})")
 
 
-def check_gan_config(task_config: dict, where: str) -> dict:
-    """The gan task's options, validated by FitnessConfig (unknown keys, bad metric)."""
-    from lossevo.tasks.gan import FitnessConfig
-
+def check_task_config(config_cls, task_config: dict, where: str) -> dict:
+    """A task's options, validated by its config class (unknown keys, bad values)."""
     if not isinstance(task_config, dict):
         raise ProtocolError(f"{where}: task_config must be a mapping")
     try:
-        FitnessConfig.from_config(task_config)
+        config_cls.from_config(task_config)
     except (TypeError, ValueError) as err:
         raise ProtocolError(f"{where}: task_config: {err}") from None
     return dict(task_config)
+
+
+def check_gan_config(task_config: dict, where: str) -> dict:
+    """The gan task's options, validated by FitnessConfig."""
+    from lossevo.tasks.gan import FitnessConfig
+
+    return check_task_config(FitnessConfig, task_config, where)
 
 
 @dataclass(frozen=True)
