@@ -14,11 +14,11 @@ import time
 
 import torch
 
-from lossevo.data import load_dataset
-from lossevo.gan.train import TrainConfig, train_gan
-from lossevo.losses import reference_loss
-from lossevo.search import SearchConfig
-from lossevo.tasks.gan import FitnessConfig, GanFitness
+from lossevo.fitness.data import load_dataset
+from lossevo.fitness.gan import FitnessConfig, GanFitness
+from lossevo.fitness.train import TrainConfig, train_gan
+from lossevo.loss.reference import reference_loss
+from lossevo.search.config import SearchConfig
 
 
 def hand_written_ganetic(y_real: torch.Tensor, y_pred: torch.Tensor) -> torch.Tensor:
@@ -28,8 +28,9 @@ def hand_written_ganetic(y_real: torch.Tensor, y_pred: torch.Tensor) -> torch.Te
 
 def time_training(fn, images, steps: int, width: int) -> float:
     config = TrainConfig(steps=steps, width=width, seed=0)
-    result = train_gan(images, fn, transform="sigmoid", generator_mode="non_saturating",
-                       config=config)
+    result = train_gan(
+        images, fn, transform="sigmoid", generator_mode="non_saturating", config=config
+    )
     return result.seconds / steps
 
 
@@ -46,23 +47,30 @@ def main() -> None:
     times = {"generated": [], "hand-written": []}
     for _ in range(args.repeats):  # interleaved, so drifts in machine load hit both alike
         times["generated"].append(time_training(generated, images, args.steps, args.width))
-        times["hand-written"].append(time_training(hand_written_ganetic, images, args.steps,
-                                                   args.width))
+        times["hand-written"].append(
+            time_training(hand_written_ganetic, images, args.steps, args.width)
+        )
     med = {k: statistics.median(v) for k, v in times.items()}
     print(f"training step, width {args.width}, batch 64, {args.steps} steps x {args.repeats}:")
     for k, v in med.items():
-        print(f"  {k:<13} {1000 * v:8.1f} ms/step (runs: "
-              f"{', '.join(f'{1000 * x:.1f}' for x in times[k])})")
-    print(f"  ratio generated / hand-written: {med['generated'] / med['hand-written']:.3f}"
-          f"  (target <= 1.05)")
+        print(
+            f"  {k:<13} {1000 * v:8.1f} ms/step (runs: "
+            f"{', '.join(f'{1000 * x:.1f}' for x in times[k])})"
+        )
+    print(
+        f"  ratio generated / hand-written: {med['generated'] / med['hand-written']:.3f}"
+        f"  (target <= 1.05)"
+    )
 
     search = SearchConfig()
     task = GanFitness(FitnessConfig())
     for steps in (search.short_steps, search.full_steps):
         start = time.perf_counter()
         task.evaluate({"loss": reference_loss("bce").to_dict(), "seed": 0, "steps": steps})
-        print(f"one candidate evaluation at {steps} steps (train + sample + score): "
-              f"{time.perf_counter() - start:.1f} s")
+        print(
+            f"one candidate evaluation at {steps} steps (train + sample + score): "
+            f"{time.perf_counter() - start:.1f} s"
+        )
 
 
 if __name__ == "__main__":

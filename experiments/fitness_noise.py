@@ -14,8 +14,8 @@ import statistics
 
 from tqdm import tqdm
 
-from lossevo.losses import resolve_loss
-from lossevo.tasks.gan import FitnessConfig, GanFitness
+from lossevo.fitness.gan import FitnessConfig, GanFitness
+from lossevo.loss.reference import resolve_loss
 
 
 def main() -> None:
@@ -29,20 +29,25 @@ def main() -> None:
     parser.add_argument("--json")
     args = parser.parse_args()
 
-    task = GanFitness(FitnessConfig(width=args.width, batch_size=args.batch_size,
-                                    n_samples=args.samples))
+    task = GanFitness(
+        FitnessConfig(width=args.width, batch_size=args.batch_size, n_samples=args.samples)
+    )
     runs = {}
     with tqdm(total=len(args.losses) * args.seeds, unit="eval") as bar:
         for name in args.losses:
             runs[name] = []
             for seed in range(args.seeds):
-                result = task.evaluate({"loss": resolve_loss(name).to_dict(), "seed": seed,
-                                        "steps": args.steps})
-                runs[name].append({k: result[k] for k in ("status", "fitness", "metrics",
-                                                          "seconds")})
+                result = task.evaluate(
+                    {"loss": resolve_loss(name).to_dict(), "seed": seed, "steps": args.steps}
+                )
+                runs[name].append(
+                    {k: result[k] for k in ("status", "fitness", "metrics", "seconds")}
+                )
                 bar.update(1)
-    print(f"\n{args.steps} steps, width {args.width}, batch {args.batch_size}, "
-          f"{args.samples} samples, metric {task.metric}")
+    print(
+        f"\n{args.steps} steps, width {args.width}, batch {args.batch_size}, "
+        f"{args.samples} samples, metric {task.metric}"
+    )
     print(f"{'loss':<12}{'mean':>10}{'std':>10}{'min':>10}{'max':>10}{'s/eval':>9}")
     summary = {}
     for name, results in runs.items():
@@ -51,8 +56,10 @@ def main() -> None:
         std = statistics.stdev(values) if len(values) > 1 else 0.0
         secs = statistics.fmean(r["seconds"] for r in results)
         summary[name] = {"mean": mean, "std": std, "values": values, "seconds": secs}
-        print(f"{name:<12}{mean:>10.1f}{std:>10.1f}{min(values, default=0):>10.1f}"
-              f"{max(values, default=0):>10.1f}{secs:>9.1f}")
+        print(
+            f"{name:<12}{mean:>10.1f}{std:>10.1f}{min(values, default=0):>10.1f}"
+            f"{max(values, default=0):>10.1f}{secs:>9.1f}"
+        )
     names = list(summary)
     for a, b in zip(names, names[1:], strict=False):
         diff = abs(summary[a]["mean"] - summary[b]["mean"])
@@ -60,8 +67,10 @@ def main() -> None:
         if diff > 0:
             # seeds per loss, two-sided z-test at 5% with 80% power: n = 2 (2.8 s / d)^2
             need = 2 * (2.8 * pooled / diff) ** 2
-            print(f"{a} vs {b}: difference {diff:.1f}, pooled std {pooled:.1f} -> about "
-                  f"{need:.1f} seeds per loss to separate them reliably")
+            print(
+                f"{a} vs {b}: difference {diff:.1f}, pooled std {pooled:.1f} -> about "
+                f"{need:.1f} seeds per loss to separate them reliably"
+            )
     if args.json:
         with open(args.json, "w") as fh:
             json.dump({"args": vars(args), "summary": summary, "runs": runs}, fh, indent=2)

@@ -14,11 +14,11 @@ import time
 
 from tqdm import tqdm
 
-from lossevo.expr import LossExpr
-from lossevo.gp import make_pset, random_tree
-from lossevo.losses import LossSpec
-from lossevo.screen import screen
-from lossevo.space import load_space
+from lossevo.loss.expr import LossExpr
+from lossevo.loss.reference import LossSpec
+from lossevo.loss.screen import screen
+from lossevo.search.gp import make_pset, random_tree
+from lossevo.search.space import load_space
 
 
 def main() -> None:
@@ -42,8 +42,11 @@ def main() -> None:
         expr = LossExpr.from_tree(tree)
         keys.add(expr.key)
         t1 = time.perf_counter()
-        verdict = screen(LossSpec(name="candidate", expr=expr, transform=space.transform,
-                                  generator=space.generator))
+        verdict = screen(
+            LossSpec(
+                name="candidate", expr=expr, transform=space.transform, generator=space.generator
+            )
+        )
         t2 = time.perf_counter()
         seconds["canonical"] += t1 - t0
         seconds["screen"] += t2 - t1
@@ -52,12 +55,17 @@ def main() -> None:
         if verdict.passed:
             fingerprints.add(verdict.fingerprint)
     total = time.perf_counter() - start
-    result = {"space": args.space, "trees": args.n, "distinct_keys": len(keys),
-              "passed": reasons["passed"], "distinct_fingerprints_of_passed": len(fingerprints),
-              "rejections": {k: v for k, v in reasons.most_common() if k != "passed"},
-              "example_per_reason": examples,
-              "candidates_per_second": round(args.n / total, 1),
-              "seconds": {k: round(v, 1) for k, v in seconds.items()} | {"total": round(total, 1)}}
+    result = {
+        "space": args.space,
+        "trees": args.n,
+        "distinct_keys": len(keys),
+        "passed": reasons["passed"],
+        "distinct_fingerprints_of_passed": len(fingerprints),
+        "rejections": {k: v for k, v in reasons.most_common() if k != "passed"},
+        "example_per_reason": examples,
+        "candidates_per_second": round(args.n / total, 1),
+        "seconds": {k: round(v, 1) for k, v in seconds.items()} | {"total": round(total, 1)},
+    }
     print(json.dumps(result, indent=2))
     if args.json:
         with open(args.json, "w") as fh:

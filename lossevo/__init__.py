@@ -1,3 +1,5 @@
 """lossevo: genetic programming for GAN loss functions."""
 
-__version__ = "0.1.0"
+from lossevo.util.version import __version__
+
+__all__ = ["__version__"]

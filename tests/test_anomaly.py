@@ -8,10 +8,10 @@ import torch
 from PIL import Image
 from sklearn.metrics import roc_auc_score
 
-import lossevo.tasks.gan as gan_task
-from lossevo.losses import LossSpec, reference_loss
-from lossevo.tasks import make_task
-from lossevo.tasks.anomaly import AnomalyTask
+import lossevo.fitness.gan as gan_task
+from lossevo.fitness import make_task
+from lossevo.fitness.anomaly import AnomalyTask
+from lossevo.loss.reference import LossSpec, reference_loss
 
 SMALL = dict(width=16, batch_size=32, latent_dim=32, device="cpu")
 BCE_JOB = {"loss": reference_loss("bce").to_dict(), "seed": 0, "steps": 100}
@@ -38,7 +38,7 @@ def anomalous_images(rng: np.random.Generator, n: int, size: int = 28) -> np.nda
         if i % 2:
             y, x = rng.integers(2, size - 12, 2)
             s = rng.integers(8, 12)
-            img[i, y:y + s, x:x + s] = 255
+            img[i, y : y + s, x : x + s] = 255
         else:
             img[i, :, (np.arange(size) % rng.integers(4, 7)) < 2] = 230
     return np.clip(img, 0, 255).astype(np.uint8)
@@ -51,8 +51,13 @@ def write_npz(path, *, test_normal: int = 100, test_anomalies: int = 100):
     train_labels = np.r_[np.zeros(N_NORMAL_TRAIN), 1 + np.arange(64) % 2]
     test = np.concatenate([normal_images(rng, test_normal), anomalous_images(rng, test_anomalies)])
     test_labels = np.r_[np.zeros(test_normal), 1 + np.arange(test_anomalies) % 2]
-    np.savez(path, train_images=train, train_labels=train_labels.astype(np.uint8)[:, None],
-             test_images=test, test_labels=test_labels.astype(np.uint8)[:, None])
+    np.savez(
+        path,
+        train_images=train,
+        train_labels=train_labels.astype(np.uint8)[:, None],
+        test_images=test,
+        test_labels=test_labels.astype(np.uint8)[:, None],
+    )
     return path
 
 
@@ -64,8 +69,9 @@ def toy_npz(tmp_path_factory):
 @pytest.fixture(scope="module")
 def bce_run(toy_npz):
     """One BCE run (100 GAN + 60 encoder steps), recording the images the GAN was trained on."""
-    task = AnomalyTask.from_config({"dataset": str(toy_npz), "normal_label": 0,
-                                    "encoder_steps": 60, **SMALL})
+    task = AnomalyTask.from_config(
+        {"dataset": str(toy_npz), "normal_label": 0, "encoder_steps": 60, **SMALL}
+    )
     seen = []
 
     def recording_train_gan(images, *args, **kwargs):
@@ -83,8 +89,10 @@ def bce_run(toy_npz):
 def test_bce_residual_auroc_is_at_least_0_8(bce_run):
     _, result, _ = bce_run
     m = result["metrics"]
-    print(f"\nBCE: residual AUROC {m['auroc_residual']:.4f}, "
-          f"discriminator AUROC {m['auroc_discriminator']:.4f}, {result['seconds']:.1f} s")
+    print(
+        f"\nBCE: residual AUROC {m['auroc_residual']:.4f}, "
+        f"discriminator AUROC {m['auroc_discriminator']:.4f}, {result['seconds']:.1f} s"
+    )
     assert result["status"] == "ok" and result["error"] is None
     assert m["auroc_residual"] >= 0.8
     assert 0.0 <= m["auroc_discriminator"] <= 1.0
@@ -103,8 +111,7 @@ def test_auroc_agrees_with_sklearn(bce_run, toy_npz):
         labels = (z["test_labels"].ravel() != 0).astype(int)
     assert scores["labels"] == labels.tolist()
     assert m["auroc_residual"] == pytest.approx(roc_auc_score(labels, scores["residual"]))
-    assert m["auroc_discriminator"] == pytest.approx(
-        roc_auc_score(labels, scores["discriminator"]))
+    assert m["auroc_discriminator"] == pytest.approx(roc_auc_score(labels, scores["discriminator"]))
 
 
 @pytest.mark.slow
@@ -120,8 +127,7 @@ def test_gan_is_trained_on_normal_training_images_only(bce_run, toy_npz):
 
 @pytest.mark.parametrize("test_normal,test_anomalies", [(20, 0), (0, 20)])
 def test_single_class_test_split_is_a_one_line_error(tmp_path, test_normal, test_anomalies):
-    path = write_npz(tmp_path / "one.npz", test_normal=test_normal,
-                     test_anomalies=test_anomalies)
+    path = write_npz(tmp_path / "one.npz", test_normal=test_normal, test_anomalies=test_anomalies)
     with pytest.raises(ValueError, match="needs both normal and anomalous") as err:
         AnomalyTask.from_config({"dataset": str(path), "normal_label": 0})
     assert "\n" not in str(err.value)
@@ -136,8 +142,10 @@ def test_config_errors_are_one_line(toy_npz):
 
 
 def test_max_test_keeps_a_fixed_subset_with_both_classes(toy_npz):
-    a, b = (AnomalyTask.from_config({"dataset": str(toy_npz), "normal_label": 0,
-                                     "max_test": 40}) for _ in range(2))
+    a, b = (
+        AnomalyTask.from_config({"dataset": str(toy_npz), "normal_label": 0, "max_test": 40})
+        for _ in range(2)
+    )
     assert len(a.test_labels) == 40 and 0 < a.test_labels.sum() < 40
     assert torch.equal(a.test_images, b.test_images)
 
@@ -157,8 +165,10 @@ def image_folder(tmp_path_factory):
     root = tmp_path_factory.mktemp("folder") / "toy"
     rng = np.random.default_rng(1)
     for split, n_normal, n_abnormal in (("train", 64, 8), ("test", 12, 12)):
-        for name, images in (("normal", normal_images(rng, n_normal)),
-                             ("abnormal", anomalous_images(rng, n_abnormal))):
+        for name, images in (
+            ("normal", normal_images(rng, n_normal)),
+            ("abnormal", anomalous_images(rng, n_abnormal)),
+        ):
             (root / split / name).mkdir(parents=True)
             for i, img in enumerate(images):
                 Image.fromarray(img, mode="L").save(root / split / name / f"{i:03d}.png")

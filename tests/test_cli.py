@@ -7,8 +7,9 @@ import pytest
 
 
 def lossevo(*args):
-    return subprocess.run([sys.executable, "-m", "lossevo.cli", *args], capture_output=True,
-                          text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "lossevo.cli", *args], capture_output=True, text=True, timeout=300
+    )
 
 
 def test_help():
@@ -34,12 +35,15 @@ def test_export_formula(tmp_path):
     assert out.exists() and "def loss(y_real, y_pred)" in out.read_text()
 
 
-@pytest.mark.parametrize("args", [
-    ["show", "y_pred + "],
-    ["show", "__import__('os')"],
-    ["export", "frob(y_pred)", "-o", "/tmp/never.py"],
-    ["show", "bce", "--transform", "raw", "--generator", "minimax"],
-])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["show", "y_pred + "],
+        ["show", "__import__('os')"],
+        ["export", "frob(y_pred)", "-o", "/tmp/never.py"],
+        ["show", "bce", "--transform", "raw", "--generator", "minimax"],
+    ],
+)
 def test_errors_are_one_line_exit_2_unless_valid(args):
     result = lossevo(*args)
     if args[1] == "bce":

@@ -1,4 +1,4 @@
-"""Tests for lossevo.data: every loader reads real files written here in the official formats."""
+"""Tests for lossevo.fitness.data: every loader reads real files written here in their formats."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import pytest
 import torch
 from PIL import Image
 
-from lossevo.data import (
+from lossevo.fitness.data import (
     MEDMNIST_NORMAL_LABEL,
     DatasetError,
     ImageData,
@@ -161,8 +161,12 @@ def write_cifar(root: Path, n: int = 3, str_keys: bool = False) -> dict[str, np.
     for i, name in enumerate([f"data_batch_{k}" for k in range(1, 6)] + ["test_batch"]):
         data = RNG.integers(0, 256, (n, 3072), dtype=np.uint8)
         labels = [(i + j) % 10 for j in range(n)]
-        batch = {b"batch_label": name.encode(), b"labels": labels, b"data": data,
-                 b"filenames": [b"x.png"] * n}
+        batch = {
+            b"batch_label": name.encode(),
+            b"labels": labels,
+            b"data": data,
+            b"filenames": [b"x.png"] * n,
+        }
         if str_keys:
             batch = {k.decode(): v for k, v in batch.items()}
         with open(folder / name, "wb") as f:
@@ -200,8 +204,13 @@ def test_cifar10_missing_and_hostile(tmp_path: Path) -> None:
             return (os.system, (f"touch {marker}",))
 
     (tmp_path / "cifar-10-batches-py" / "test_batch").write_bytes(pickle.dumps(Evil()))
-    raises_one_line(load_dataset, "cifar10", root=str(tmp_path), split="test",
-                    match="not a CIFAR-10 python batch")
+    raises_one_line(
+        load_dataset,
+        "cifar10",
+        root=str(tmp_path),
+        split="test",
+        match="not a CIFAR-10 python batch",
+    )
     assert not marker.exists()
 
 
@@ -259,11 +268,17 @@ def test_folder_empty_and_split_subfolders(tmp_path: Path) -> None:
 
 def test_medmnist_npz(tmp_path: Path) -> None:
     path = tmp_path / "breastmnist.npz"
-    parts = {s: (RNG.integers(0, 256, (n, 28, 28), dtype=np.uint8),
-                 RNG.integers(0, 2, (n, 1)).astype(np.uint8)) for s, n in
-             (("train", 5), ("val", 2), ("test", 3))}
-    np.savez(path, **{f"{s}_{k}": v for s, (x, y) in parts.items()
-                      for k, v in (("images", x), ("labels", y))})
+    parts = {
+        s: (
+            RNG.integers(0, 256, (n, 28, 28), dtype=np.uint8),
+            RNG.integers(0, 2, (n, 1)).astype(np.uint8),
+        )
+        for s, n in (("train", 5), ("val", 2), ("test", 3))
+    }
+    np.savez(
+        path,
+        **{f"{s}_{k}": v for s, (x, y) in parts.items() for k, v in (("images", x), ("labels", y))},
+    )
     train = load_dataset(str(path))
     assert train.images.shape == (5, 1, 28, 28) and train.name == "breastmnist"
     assert train.num_classes == 2 and train.labels.tolist() == parts["train"][1][:, 0].tolist()

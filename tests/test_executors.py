@@ -17,17 +17,21 @@ import pytest
 
 ray = pytest.importorskip("ray")
 
-from lossevo.executors import (  # noqa: E402
+from lossevo.loss.reference import reference_loss  # noqa: E402
+from lossevo.runs.executors import (  # noqa: E402
     ExecutorError,
     Job,
     RayExecutor,
     SerialExecutor,
     make_executor,
 )
-from lossevo.losses import reference_loss  # noqa: E402
 
-BAD_LOSS = {"name": "bad", "formula": "y_pred +* (", "transform": "sigmoid",
-            "generator": "non_saturating"}
+BAD_LOSS = {
+    "name": "bad",
+    "formula": "y_pred +* (",
+    "transform": "sigmoid",
+    "generator": "non_saturating",
+}
 
 
 def job(job_id: str, loss: str | dict = "bce", seed: int = 0, steps: int = 50) -> Job:
@@ -151,7 +155,7 @@ def _busy_actor_pids() -> list[int]:
 def test_search_through_ray_survives_a_killed_actor_and_equals_serial(shared, tmp_path):
     from test_search import snapshot, tiny
 
-    from lossevo.search import create_run, run_on, start_search
+    from lossevo.search.run import create_run, run_on, start_search
 
     config = tiny(short_steps=300, full_steps=600, generations=2)
     killed: list[int] = []

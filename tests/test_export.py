@@ -8,13 +8,13 @@ import sys
 import pytest
 import torch
 
-from lossevo.export import export_loss
-from lossevo.formula import tree_to_text
-from lossevo.gp import random_tree
-from lossevo.losses import LossSpec, reference_loss
-from lossevo.screen import probe_scores
-from lossevo.space import load_space
-from lossevo.transform import get_transform
+from lossevo.loss.export import export_loss
+from lossevo.loss.formula import tree_to_text
+from lossevo.loss.reference import LossSpec, reference_loss
+from lossevo.loss.screen import probe_scores
+from lossevo.loss.transform import get_transform
+from lossevo.search.gp import random_tree
+from lossevo.search.space import load_space
 
 CHILD = r"""
 import importlib.util, json, sys
@@ -51,17 +51,27 @@ def engine_values(spec: LossSpec, scores: torch.Tensor) -> dict:
 
 
 def run_exported(path, scores) -> dict:
-    result = subprocess.run([sys.executable, "-I", "-c", CHILD, str(path),
-                             json.dumps(scores.tolist())], capture_output=True, text=True,
-                            check=True, cwd=path.parent)
+    result = subprocess.run(
+        [sys.executable, "-I", "-c", CHILD, str(path), json.dumps(scores.tolist())],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=path.parent,
+    )
     return json.loads(result.stdout)
 
 
 def _specs():
     space = load_space("full")
     random.seed(1234)
-    randoms = [LossSpec.from_formula(tree_to_text(random_tree(space)), name=f"random_{i}",
-                                     transform=["sigmoid", "raw"][i % 2]) for i in range(4)]
+    randoms = [
+        LossSpec.from_formula(
+            tree_to_text(random_tree(space)),
+            name=f"random_{i}",
+            transform=["sigmoid", "raw"][i % 2],
+        )
+        for i in range(4)
+    ]
     return randoms + [reference_loss(n) for n in ("ganetic", "hinge", "adversarial")]
 
 
@@ -73,12 +83,14 @@ def test_exported_module_matches_engine(spec, tmp_path):
     ours = engine_values(spec, scores)
     for label in ("0.0", "1.0"):
         for got, want in zip(child[label], ours[label], strict=True):
-            torch.testing.assert_close(torch.tensor(got), torch.tensor(want), equal_nan=True,
-                                       rtol=1e-12, atol=0)
+            torch.testing.assert_close(
+                torch.tensor(got), torch.tensor(want), equal_nan=True, rtol=1e-12, atol=0
+            )
     fn, transform = spec.expr.torch_fn(), get_transform(spec.transform)
     s = scores.double()
-    d_engine = (fn(torch.ones_like(s), transform(s)).mean()
-                + fn(torch.zeros_like(s), transform(-s)).mean()).item()
+    d_engine = (
+        fn(torch.ones_like(s), transform(s)).mean() + fn(torch.zeros_like(s), transform(-s)).mean()
+    ).item()
     assert child["d"] == pytest.approx(d_engine, rel=1e-12, nan_ok=True)
 
 

@@ -9,10 +9,10 @@ import sys
 import pytest
 import torch
 
-from lossevo.gan.models import ModelConfig, build_models
-from lossevo.gan.train import sample
-from lossevo.losses import LossSpec, reference_loss
-from lossevo.tasks.gan import FitnessConfig, GanFitness, aggregate
+from lossevo.fitness.gan import FitnessConfig, GanFitness, aggregate
+from lossevo.fitness.models import ModelConfig, build_models
+from lossevo.fitness.train import sample
+from lossevo.loss.reference import LossSpec, reference_loss
 
 
 @pytest.fixture(scope="module")
@@ -68,14 +68,36 @@ def test_aggregate():
 
 def run_cli(args, cache_dir):
     env = {**os.environ, "LOSSEVO_CACHE": cache_dir}
-    return subprocess.run([sys.executable, "-m", "lossevo.cli", *args], capture_output=True,
-                          text=True, timeout=600, env=env)
+    return subprocess.run(
+        [sys.executable, "-m", "lossevo.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=env,
+    )
 
 
 def test_evaluate_command_writes_table_grid_and_json(tmp_path, cache_dir):
     out = tmp_path / "ev"
-    result = run_cli(["evaluate", "ganetic", "--steps", "15", "--seeds", "2", "--width", "16",
-                      "--samples", "200", "--device", "cpu", "--out", str(out)], cache_dir)
+    result = run_cli(
+        [
+            "evaluate",
+            "ganetic",
+            "--steps",
+            "15",
+            "--seeds",
+            "2",
+            "--width",
+            "16",
+            "--samples",
+            "200",
+            "--device",
+            "cpu",
+            "--out",
+            str(out),
+        ],
+        cache_dir,
+    )
     assert result.returncode == 0, result.stderr
     assert "domain_fid" in result.stdout and "mean domain_fid over 2 ok seed(s)" in result.stdout
     from PIL import Image
@@ -86,13 +108,18 @@ def test_evaluate_command_writes_table_grid_and_json(tmp_path, cache_dir):
     assert len(record["runs"]) == 2 and record["summary"]["n"] == 2
 
 
-@pytest.mark.parametrize("args, message", [
-    (["evaluate", "bce", "--steps", "0"], "--steps must be at least 1"),
-    (["evaluate", "bce", "--dataset", "imagenet"], "unknown dataset 'imagenet'"),
-    (["evaluate", "bce", "--dataset", "cifar10", "--data-root", "/nonexistent"],
-     "/nonexistent"),
-    (["evaluate", "frob(y_pred)"], "unknown function 'frob'"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["evaluate", "bce", "--steps", "0"], "--steps must be at least 1"),
+        (["evaluate", "bce", "--dataset", "imagenet"], "unknown dataset 'imagenet'"),
+        (
+            ["evaluate", "bce", "--dataset", "cifar10", "--data-root", "/nonexistent"],
+            "/nonexistent",
+        ),
+        (["evaluate", "frob(y_pred)"], "unknown function 'frob'"),
+    ],
+)
 def test_evaluate_bad_input_is_one_line_exit_2(args, message, cache_dir):
     result = run_cli(args, cache_dir)
     assert result.returncode == 2, result.stderr

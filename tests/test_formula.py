@@ -2,8 +2,8 @@
 
 import pytest
 
-from lossevo.expr import LossExpr
-from lossevo.formula import FormulaError, parse_formula, tree_to_text
+from lossevo.loss.expr import LossExpr
+from lossevo.loss.formula import FormulaError, parse_formula, tree_to_text
 
 HOSTILE = [
     "__import__('os').system('touch {marker}')",
@@ -46,12 +46,15 @@ def test_hostile_formulas_raise_one_line_and_execute_nothing(template, tmp_path)
     assert not marker.exists()
 
 
-@pytest.mark.parametrize("text", [
-    "y_pred**3 + sqrt(abs(3.985*y_real/y_pred))",
-    "-(y_real*log(y_pred) + (1 - y_real)*log(1 - y_pred))",
-    "max(0, 1 - y_pred)*y_real - min(y_pred, 2.5) + tanh(sigmoid(y_pred))",
-    "exp(-y_pred) * cos(sin(y_real)) / square(cube(y_pred - 0.5))",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "y_pred**3 + sqrt(abs(3.985*y_real/y_pred))",
+        "-(y_real*log(y_pred) + (1 - y_real)*log(1 - y_pred))",
+        "max(0, 1 - y_pred)*y_real - min(y_pred, 2.5) + tanh(sigmoid(y_pred))",
+        "exp(-y_pred) * cos(sin(y_real)) / square(cube(y_pred - 0.5))",
+    ],
+)
 def test_formulas_round_trip_through_text(text):
     tree = parse_formula(text)
     again = parse_formula(tree_to_text(tree))

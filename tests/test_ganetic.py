@@ -5,9 +5,9 @@ import math
 import pytest
 import torch
 
-from lossevo.losses import reference_loss, reference_names
-from lossevo.screen import screen
-from lossevo.transform import sigmoid_clipped
+from lossevo.loss.reference import reference_loss, reference_names
+from lossevo.loss.screen import screen
+from lossevo.loss.transform import sigmoid_clipped
 
 
 def reference_ganetic(y_real, y_pred):
@@ -25,8 +25,8 @@ def test_builtin_equals_reference_values_and_gradients():
     ours = fn(labels, sigmoid_clipped(s1))
     theirs = reference_ganetic(labels, torch.sigmoid(s2))
     torch.testing.assert_close(ours, theirs, rtol=1e-12, atol=1e-12)
-    g1, = torch.autograd.grad(ours.sum(), s1)
-    g2, = torch.autograd.grad(theirs.sum(), s2)
+    (g1,) = torch.autograd.grad(ours.sum(), s1)
+    (g2,) = torch.autograd.grad(theirs.sum(), s2)
     torch.testing.assert_close(g1, g2, rtol=1e-10, atol=1e-12)
 
 
@@ -48,9 +48,11 @@ def test_fake_samples_give_p_cubed():
 def test_generator_gradient_near_001_is_ten_times_bce():
     p = torch.tensor([0.01], dtype=torch.float64, requires_grad=True)
     (g_ganetic,) = torch.autograd.grad(
-        reference_loss("ganetic").expr.torch_fn()(torch.ones(1, dtype=torch.float64), p), p)
+        reference_loss("ganetic").expr.torch_fn()(torch.ones(1, dtype=torch.float64), p), p
+    )
     (g_bce,) = torch.autograd.grad(
-        reference_loss("bce").expr.torch_fn()(torch.ones(1, dtype=torch.float64), p), p)
+        reference_loss("bce").expr.torch_fn()(torch.ones(1, dtype=torch.float64), p), p
+    )
     assert g_ganetic.item() == pytest.approx(-998, rel=2e-3)
     assert g_bce.item() == pytest.approx(-100, rel=1e-3)
 
@@ -68,7 +70,7 @@ def test_ganetic_real_optimum_is_not_rejected_as_off_label():
 
 
 def test_all_reference_losses_have_distinct_fingerprints():
-    from lossevo.screen import fingerprint
+    from lossevo.loss.screen import fingerprint
 
     prints = {fingerprint(reference_loss(n)) for n in reference_names()}
     assert len(prints) == len(reference_names())

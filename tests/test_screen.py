@@ -1,7 +1,7 @@
 """Screening rejects broken candidates with the right reason, and the fingerprint dedups."""
 
-from lossevo.losses import LossSpec
-from lossevo.screen import fingerprint, screen
+from lossevo.loss.reference import LossSpec
+from lossevo.loss.screen import fingerprint, screen
 
 
 def spec(formula, **kw):
@@ -20,8 +20,10 @@ def test_non_finite_on_probe_grid():
 
 def test_discriminator_cannot_learn_when_loss_ignores_the_label_direction():
     # identical pull on real and fake scores: nothing separates them
-    assert screen(spec("y_pred + 0*y_real")).reason in {"missing_leaf",
-                                                         "discriminator_cannot_learn"}
+    assert screen(spec("y_pred + 0*y_real")).reason in {
+        "missing_leaf",
+        "discriminator_cannot_learn",
+    }
     assert screen(spec("y_pred*(1 + y_real)")).reason == "discriminator_cannot_learn"
 
 

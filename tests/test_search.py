@@ -10,12 +10,24 @@ import time
 
 import pytest
 
-from lossevo.report import hall_of_fame
-from lossevo.search import SearchConfig, resume_search, start_search
-from lossevo.store import RunStore
+from lossevo.runs.store import RunStore
+from lossevo.search.config import SearchConfig
+from lossevo.search.leaderboard import hall_of_fame
+from lossevo.search.run import resume_search, start_search
 
-TINY = dict(space="minimal", population=6, generations=3, seed=3, short_steps=30, full_steps=60,
-            promote_fraction=0.5, full_seeds=1, final_top=2, final_seeds=2, task="probe")
+TINY = dict(
+    space="minimal",
+    population=6,
+    generations=3,
+    seed=3,
+    short_steps=30,
+    full_steps=60,
+    promote_fraction=0.5,
+    full_seeds=1,
+    final_top=2,
+    final_seeds=2,
+    task="probe",
+)
 
 
 def tiny(**kw) -> SearchConfig:
@@ -25,13 +37,30 @@ def tiny(**kw) -> SearchConfig:
 def snapshot(run_dir) -> dict:
     """The store's content without timings: what must be identical between equal runs."""
     with RunStore.open(run_dir, kind="search") as store:
-        cands = sorted((c["key"], c["verdict"], c["fingerprint"], c["first_generation"])
-                       for c in store.candidates())
-        evals = sorted((e["fingerprint"], e["seed"], e["budget"], e["status"], e["fitness"],
-                        json.dumps(e["metrics"], sort_keys=True))
-                       for e in store.evaluations())
-        gens = [(g["generation"], g["population"], g["rng_state"],
-                 json.dumps(g["stats"], sort_keys=True)) for g in store.generations()]
+        cands = sorted(
+            (c["key"], c["verdict"], c["fingerprint"], c["first_generation"])
+            for c in store.candidates()
+        )
+        evals = sorted(
+            (
+                e["fingerprint"],
+                e["seed"],
+                e["budget"],
+                e["status"],
+                e["fitness"],
+                json.dumps(e["metrics"], sort_keys=True),
+            )
+            for e in store.evaluations()
+        )
+        gens = [
+            (
+                g["generation"],
+                g["population"],
+                g["rng_state"],
+                json.dumps(g["stats"], sort_keys=True),
+            )
+            for g in store.generations()
+        ]
         hof = [(r["key"], r["fitness"]) for r in hall_of_fame(store)]
     return {"candidates": cands, "evaluations": evals, "generations": gens, "hof": hof}
 
@@ -69,8 +98,7 @@ def test_elites_survive(tmp_path):
 def test_resume_extends_a_finished_run(tmp_path):
     """A warm start: the stored generations stay, new ones follow (the final re-evaluation of
     the first leg informs selection, so it need not equal a longer uninterrupted run)."""
-    run = start_search(tmp_path / "run", tiny(generations=2), progress=False,
-                       echo=lambda s: None)
+    run = start_search(tmp_path / "run", tiny(generations=2), progress=False, echo=lambda s: None)
     first = snapshot(run)
     resume_search(run, overrides={"generations": 3}, progress=False, echo=lambda s: None)
     second = snapshot(run)
@@ -90,20 +118,44 @@ def _cli(*args) -> list[str]:
     return [sys.executable, "-m", "lossevo.cli", *args]
 
 
-SEARCH_ARGS = ["search", "--space", "minimal", "--population", "6", "--generations", "3",
-               "--seed", "3", "--short-steps", "30", "--full-steps", "60",
-               "--promote-fraction", "0.5", "--final-top", "2", "--final-seeds", "2",
-               "--task", "probe", "--quiet"]
+SEARCH_ARGS = [
+    "search",
+    "--space",
+    "minimal",
+    "--population",
+    "6",
+    "--generations",
+    "3",
+    "--seed",
+    "3",
+    "--short-steps",
+    "30",
+    "--full-steps",
+    "60",
+    "--promote-fraction",
+    "0.5",
+    "--final-top",
+    "2",
+    "--final-seeds",
+    "2",
+    "--task",
+    "probe",
+    "--quiet",
+]
 
 
 @pytest.mark.parametrize("kill_fraction", [0.3, 0.7])
 def test_kill_9_and_resume_equals_uninterrupted(tmp_path, kill_fraction):
-    reference = snapshot(start_search(tmp_path / "ref", tiny(), progress=False,
-                                      echo=lambda s: None))
+    reference = snapshot(
+        start_search(tmp_path / "ref", tiny(), progress=False, echo=lambda s: None)
+    )
     kill_after = max(1, int(kill_fraction * len(reference["evaluations"])))
     run = tmp_path / "killed"
-    proc = subprocess.Popen(_cli(*SEARCH_ARGS, "--run-dir", str(run)),
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        _cli(*SEARCH_ARGS, "--run-dir", str(run)),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     deadline = time.time() + 240
     while _evaluation_count(run) < kill_after and proc.poll() is None:
         assert time.time() < deadline, "search made no progress"
@@ -113,32 +165,37 @@ def test_kill_9_and_resume_equals_uninterrupted(tmp_path, kill_fraction):
     stored_before = _evaluation_count(run)
     assert stored_before >= kill_after
     with RunStore.open(run, kind="search") as store:
-        before = {(e["fingerprint"], e["seed"], e["budget"]): e["created"]
-                  for e in store.evaluations()}
-    result = subprocess.run(_cli("resume", str(run), "--quiet"), capture_output=True, text=True,
-                            timeout=600)
+        before = {
+            (e["fingerprint"], e["seed"], e["budget"]): e["created"] for e in store.evaluations()
+        }
+    result = subprocess.run(
+        _cli("resume", str(run), "--quiet"), capture_output=True, text=True, timeout=600
+    )
     assert result.returncode == 0, result.stderr
     after = snapshot(run)
     assert after["hof"] == reference["hof"]
     assert after["generations"] == reference["generations"]
     assert after["evaluations"] == reference["evaluations"]
     with RunStore.open(run, kind="search") as store:
-        kept = {(e["fingerprint"], e["seed"], e["budget"]): e["created"]
-                for e in store.evaluations()}
+        kept = {
+            (e["fingerprint"], e["seed"], e["budget"]): e["created"] for e in store.evaluations()
+        }
         dispatched = [e for e in store.events() if e["kind"] == "dispatched"]
     assert all(kept[k] == created for k, created in before.items())  # not run again
     assert int(dispatched[-1]["message"].split()[0]) == len(kept) - len(before)
 
 
 def test_resume_errors_leave_the_run_untouched(tmp_path):
-    run = start_search(tmp_path / "run", tiny(generations=1), progress=False,
-                       echo=lambda s: None)
+    run = start_search(tmp_path / "run", tiny(generations=1), progress=False, echo=lambda s: None)
     files = {p.name: p.read_bytes() for p in run.iterdir() if p.is_file()}
     for args, message in [
-            (["resume", str(tmp_path)], "not a lossevo run directory"),
-            (["resume", str(run), "--seed", "9"], "contradicts the stored run"),
-            (["resume", str(run), "--workers", "2", "--ray-address", "127.0.0.1:1"],
-             "cannot reach a Ray cluster")]:
+        (["resume", str(tmp_path)], "not a lossevo run directory"),
+        (["resume", str(run), "--seed", "9"], "contradicts the stored run"),
+        (
+            ["resume", str(run), "--workers", "2", "--ray-address", "127.0.0.1:1"],
+            "cannot reach a Ray cluster",
+        ),
+    ]:
         result = subprocess.run(_cli(*args), capture_output=True, text=True, timeout=120)
         assert result.returncode == 2, (args, result.stderr)
         assert message in result.stderr and result.stderr.count("\n") == 1
@@ -146,8 +203,7 @@ def test_resume_errors_leave_the_run_untouched(tmp_path):
 
 
 def test_newer_schema_is_refused(tmp_path):
-    run = start_search(tmp_path / "run", tiny(generations=1), progress=False,
-                       echo=lambda s: None)
+    run = start_search(tmp_path / "run", tiny(generations=1), progress=False, echo=lambda s: None)
     with sqlite3.connect(run / "run.db") as db:
         db.execute("update meta set value='99' where key='schema_version'")
     result = subprocess.run(_cli("show", str(run)), capture_output=True, text=True, timeout=120)

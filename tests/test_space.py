@@ -2,7 +2,7 @@
 
 import pytest
 
-from lossevo.space import SPACES_DIR, SpaceError, load_space
+from lossevo.search.space import SPACES_DIR, SpaceError, load_space
 
 
 def write(tmp_path, text):
@@ -29,19 +29,22 @@ def test_ganetic_space_expresses_ganetic_bce_and_least_squares():
     assert len(space.seed_trees()) == 3
 
 
-@pytest.mark.parametrize("text, match", [
-    (GOOD + "colour: red\n", "unknown key colour"),
-    (GOOD + "tree: {max_hight: 3}\n", "unknown key tree.max_hight"),
-    ("name: t\noperators: [add, frobnicate]\n", "unknown operator 'frobnicate'"),
-    (GOOD + "tree: {max_height: -1}\n", "tree.max_height must be an integer >= 1"),
-    (GOOD + "tree: {max_size: abc}\n", "tree.max_size must be an integer"),
-    (GOOD + "transform: softmax\n", "transform must be one of"),
-    (GOOD + "constants: {low: 3, high: 1}\n", "constants.low"),
-    (GOOD + "seeds: ['sqrt(y_pred)']\n", "not in this search space"),
-    (GOOD + "seeds: ['y_pred +']\n", "does not parse"),
-    ("name: t\noperators: [add\n", "malformed YAML at line"),
-    ("name: t\n", "missing key operators"),
-])
+@pytest.mark.parametrize(
+    "text, match",
+    [
+        (GOOD + "colour: red\n", "unknown key colour"),
+        (GOOD + "tree: {max_hight: 3}\n", "unknown key tree.max_hight"),
+        ("name: t\noperators: [add, frobnicate]\n", "unknown operator 'frobnicate'"),
+        (GOOD + "tree: {max_height: -1}\n", "tree.max_height must be an integer >= 1"),
+        (GOOD + "tree: {max_size: abc}\n", "tree.max_size must be an integer"),
+        (GOOD + "transform: softmax\n", "transform must be one of"),
+        (GOOD + "constants: {low: 3, high: 1}\n", "constants.low"),
+        (GOOD + "seeds: ['sqrt(y_pred)']\n", "not in this search space"),
+        (GOOD + "seeds: ['y_pred +']\n", "does not parse"),
+        ("name: t\noperators: [add\n", "malformed YAML at line"),
+        ("name: t\n", "missing key operators"),
+    ],
+)
 def test_bad_spaces_name_key_and_file(tmp_path, text, match):
     path = write(tmp_path, text)
     with pytest.raises(SpaceError, match=match) as info:

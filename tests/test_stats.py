@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from lossevo.stats import (
+from lossevo.report.stats import (
     bootstrap_mean_diff,
     comparison_rows,
     finding,
@@ -82,8 +82,9 @@ def test_bootstrap_degenerate_inputs():
 
 
 def test_comparison_rows_count_unscored_runs_and_test_against_baseline():
-    rows = comparison_rows({"bce": [10.0, 12.0, 11.0], "ganetic": [5.0, None, 6.0]}, "bce",
-                           n_resamples=500)
+    rows = comparison_rows(
+        {"bce": [10.0, 12.0, 11.0], "ganetic": [5.0, None, 6.0]}, "bce", n_resamples=500
+    )
     assert rows["bce"]["p"] is None and rows["bce"]["runs"] == 3
     g = rows["ganetic"]
     assert (g["runs"], g["n"]) == (3, 2)
@@ -91,18 +92,23 @@ def test_comparison_rows_count_unscored_runs_and_test_against_baseline():
 
 
 def test_finding_states_numbers_and_direction():
-    values = {"bce": [10.0, 20.0, 30.0, 15.0, 25.0],
-              "ganetic": [9.0, 10.0, 11.0, 10.5, 9.5],
-              "hinge": [12.0, 40.0, None, 18.0, 22.0]}
+    values = {
+        "bce": [10.0, 20.0, 30.0, 15.0, 25.0],
+        "ganetic": [9.0, 10.0, 11.0, 10.5, 9.5],
+        "hinge": [12.0, 40.0, None, 18.0, 22.0],
+    }
     rows = comparison_rows(values, "bce", n_resamples=1000)
     text = " ".join(finding(rows, "bce", "ganetic"))
-    assert f"std across runs is {rows['ganetic']['std']:.4g} vs bce's " \
-           f"{rows['bce']['std']:.4g} (lower)" in text
+    assert (
+        f"std across runs is {rows['ganetic']['std']:.4g} vs bce's "
+        f"{rows['bce']['std']:.4g} (lower)" in text
+    )
     assert "its mean is 10 vs 20 (lower" in text
     assert "holds here" in text and "hinge 1/5" in text
     # the other way round: the focus loss worse and more spread
-    rows = comparison_rows({"bce": [1.0, 1.1, 0.9], "ganetic": [3.0, 9.0, 5.0]}, "bce",
-                           n_resamples=500)
+    rows = comparison_rows(
+        {"bce": [1.0, 1.1, 0.9], "ganetic": [3.0, 9.0, 5.0]}, "bce", n_resamples=500
+    )
     text = " ".join(finding(rows, "bce", "ganetic"))
     assert "(higher); its mean is 5.667 vs 1 (higher" in text and "does not hold" in text
     assert "little power" in text

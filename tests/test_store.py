@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from lossevo.store import (
+from lossevo.runs.store import (
     SCHEMA_VERSION,
     RunStore,
     StoreError,
@@ -30,14 +30,26 @@ def snapshot(path: Path) -> dict[str, str]:
     """Name -> sha256 of every file under ``path`` (the whole tree, so new files show too)."""
     if not path.exists():
         return {}
-    return {str(p.relative_to(path)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(path.rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(path)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(path.rglob("*"))
+        if p.is_file()
+    }
 
 
 def result(status="ok", fitness=1.0, **extra):
-    return dict({"status": status, "fitness": fitness, "metrics": {"fid": fitness},
-                 "curves": {"d_loss": [1.0, 0.5]}, "seconds": 2.5, "error": None,
-                 "attempts": 1}, **extra)
+    return dict(
+        {
+            "status": status,
+            "fitness": fitness,
+            "metrics": {"fid": fitness},
+            "curves": {"d_loss": [1.0, 0.5]},
+            "seconds": 2.5,
+            "error": None,
+            "attempts": 1,
+        },
+        **extra,
+    )
 
 
 @pytest.fixture
@@ -83,8 +95,11 @@ def test_open_refusals_leave_files_identical(tmp_path):
     plain.mkdir()
     (plain / "notes.txt").write_text("x")
     before = snapshot(plain)
-    with pytest.raises(StoreError, match=r"not a lossevo run directory \(no run.db\); start one "
-                                         r"with 'lossevo search --run-dir "):
+    with pytest.raises(
+        StoreError,
+        match=r"not a lossevo run directory \(no run.db\); start one "
+        r"with 'lossevo search --run-dir ",
+    ):
         RunStore.open(plain)
     assert snapshot(plain) == before
 
@@ -115,12 +130,22 @@ def test_open_refusals_leave_files_identical(tmp_path):
 
 
 def test_candidates(store):
-    fields = dict(key="k1", formula="log(y_pred)", text="log(y_pred)", latex=r"\log", complexity=2,
-                  verdict="passed", detail="", fingerprint="fp1", first_generation=0)
+    fields = dict(
+        key="k1",
+        formula="log(y_pred)",
+        text="log(y_pred)",
+        latex=r"\log",
+        complexity=2,
+        verdict="passed",
+        detail="",
+        fingerprint="fp1",
+        first_generation=0,
+    )
     assert store.put_candidate(**fields)
     assert not store.put_candidate(**dict(fields, verdict="non_finite"))  # first record wins
-    assert store.put_candidate(key="k2", verdict="non_finite", detail="inf at p=1e-7",
-                               first_generation=1)
+    assert store.put_candidate(
+        key="k2", verdict="non_finite", detail="inf at p=1e-7", first_generation=1
+    )
     store.put_candidate(key="k3", verdict="non_finite")
     store.put_candidate(key="k4", verdict="missing_leaf")
     got = store.get_candidate("k1")
@@ -139,8 +164,9 @@ def test_evaluations_and_unique_triple(store):
     assert got["metrics"] == {"fid": 3.0} and got["curves"] == {"d_loss": [1.0, 0.5]}
     assert got["status"] == "ok" and got["attempts"] == 1 and got["error"] is None
     assert store.get_evaluation("fp", 1, 100) is None
-    store.put_evaluation("other", "k9", 0, 100, result(status="failed", fitness=None,
-                                                       error="boom", attempts=3))
+    store.put_evaluation(
+        "other", "k9", 0, 100, result(status="failed", fitness=None, error="boom", attempts=3)
+    )
     assert len(store.evaluations()) == 2 and len(store.evaluations("fp")) == 1
     assert store.evaluations("other")[0]["error"] == "boom"
     with pytest.raises(ValueError, match="status"):
@@ -148,8 +174,15 @@ def test_evaluations_and_unique_triple(store):
 
 
 def test_fitness_summary_by_hand(store):
-    assert store.fitness_summary("none") == {"budget": None, "n": 0, "mean": None, "std": None,
-                                             "seeds": [], "diverged": 0, "failed": 0}
+    assert store.fitness_summary("none") == {
+        "budget": None,
+        "n": 0,
+        "mean": None,
+        "std": None,
+        "seeds": [],
+        "diverged": 0,
+        "failed": 0,
+    }
     store.put_evaluation("fp", "k", 0, 100, result(fitness=10.0))  # lower budget: ignored
     for seed, fitness in [(2, 1.0), (0, 2.0), (1, 4.0)]:
         store.put_evaluation("fp", "k", seed, 400, result(fitness=fitness))
@@ -207,26 +240,33 @@ def test_views(store, tmp_path):
     rows = [{"text": 'a, "b"', "fitness": 0.5, "metrics": {"fid": 1}, "x": None, "extra": 1}]
     write_table(path, rows, ["text", "fitness", "metrics", "x"])
     with open(path, newline="") as f:
-        assert list(csv.reader(f)) == [["text", "fitness", "metrics", "x"],
-                                       ['a, "b"', "0.5", '{"fid": 1}', ""]]
+        assert list(csv.reader(f)) == [
+            ["text", "fitness", "metrics", "x"],
+            ['a, "b"', "0.5", '{"fid": 1}', ""],
+        ]
     assert RunStore.write_table is write_table
     store.export_json(tmp_path / "export.json")
     data = json.loads((tmp_path / "export.json").read_text())
     assert [c["key"] for c in data["candidates"]] == ["k"]
     assert data["evaluations"][0]["metrics"] == {"fid": 0.5}
-    assert rng_state_from_json(json.dumps(data["generations"][0]["rng_state"])) == \
-        random.Random(1).getstate()
+    assert (
+        rng_state_from_json(json.dumps(data["generations"][0]["rng_state"]))
+        == random.Random(1).getstate()
+    )
     assert not [p for p in path.parent.iterdir() if p.name.endswith(".tmp")]
 
 
 def test_check_config(store):
-    store.check_config({"seed": 1, "population": 8, "budgets": (100, 400)},
-                       ["seed", "population", "budgets"])
+    store.check_config(
+        {"seed": 1, "population": 8, "budgets": (100, 400)}, ["seed", "population", "budgets"]
+    )
     store.check_config({"seed": None, "other": 5}, ["seed"])  # None = not given
     with pytest.raises(StoreError) as err:
         store.check_config({"seed": 3, "population": 9}, ["population", "seed"])
-    assert str(err.value) == ("--population 9 contradicts the stored run (population=8); "
-                              "resume without it or start a new run")
+    assert str(err.value) == (
+        "--population 9 contradicts the stored run (population=8); "
+        "resume without it or start a new run"
+    )
     with pytest.raises(StoreError, match=r"^--seed 3 contradicts the stored run \(seed=1\)"):
         store.check_config({"seed": 3}, ["seed"])
 
@@ -236,7 +276,7 @@ def test_committed_writes_survive_sigkill(tmp_path):
     RunStore.create(run, CONFIG).close()
     code = textwrap.dedent(f"""
         import os, signal
-        from lossevo.store import RunStore
+        from lossevo.runs.store import RunStore
         store = RunStore.open({str(run)!r})
         for seed in range(50):
             store.put_evaluation("fp", "k", seed, 100,

@@ -13,10 +13,10 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from lossevo.expr import LossExpr
-from lossevo.gp import deap_to_tree, make_pset, random_tree, tree_to_deap
-from lossevo.ops import Y_PRED, Y_REAL
-from lossevo.space import SPACES_DIR, load_space
+from lossevo.loss.expr import LossExpr
+from lossevo.loss.ops import Y_PRED, Y_REAL
+from lossevo.search.gp import deap_to_tree, make_pset, random_tree, tree_to_deap
+from lossevo.search.space import SPACES_DIR, load_space
 
 SPACES = sorted(p.stem for p in SPACES_DIR.glob("*.yaml"))
 POINTS = [(0.0, 0.03), (1.0, 0.3), (1.0, 0.97), (0.0, 0.61), (0.37, 0.45)]
@@ -52,8 +52,12 @@ def _check_tree(tree):
         for grad, deriv in ((g_real, d_real), (g_pred, d_pred)):
             grad = 0.0 if grad is None else grad.item()
             want = _sympy_value(deriv, y_real, y_pred)
-            if want is None or not math.isfinite(grad) or not math.isfinite(abs(want)) \
-                    or abs(want) > 1e6:
+            if (
+                want is None
+                or not math.isfinite(grad)
+                or not math.isfinite(abs(want))
+                or abs(want) > 1e6
+            ):
                 continue
             assert _close(grad, want), (loss.text, str(deriv), y_real, y_pred, grad, want)
         checked += 1
@@ -90,13 +94,15 @@ def test_canonical_key_identifies_equal_formulas():
     b = LossExpr.from_text("2*(y_real*y_pred)")
     c = LossExpr.from_text("y_real*y_pred")
     assert a.key == b.key != c.key
-    assert LossExpr.from_text("abs(abs(y_pred - y_real))").key == \
-        LossExpr.from_text("abs(y_pred - y_real)").key
+    assert (
+        LossExpr.from_text("abs(abs(y_pred - y_real))").key
+        == LossExpr.from_text("abs(y_pred - y_real)").key
+    )
 
 
 def test_simplify_budget_falls_back_instead_of_hanging():
-    from lossevo.expr import canonicalize, tree_to_sympy
-    from lossevo.formula import parse_formula
+    from lossevo.loss.expr import canonicalize, tree_to_sympy
+    from lossevo.loss.formula import parse_formula
 
     big = tree_to_sympy(parse_formula("sin(y_pred + y_real)**2 + cos(y_pred + y_real)**2"))
     assert canonicalize(big, seconds=1e-4) == canonicalize(big, seconds=0.0)
@@ -113,7 +119,7 @@ def test_constant_result_is_broadcast():
 @pytest.mark.parametrize("space_name", SPACES)
 def test_text_round_trip_is_exact(space_name):
     """Resumed runs rebuild populations from stored text: the trees must come back identical."""
-    from lossevo.formula import parse_formula, tree_to_text
+    from lossevo.loss.formula import parse_formula, tree_to_text
 
     space = load_space(space_name)
     pset = make_pset(space)
@@ -124,11 +130,17 @@ def test_text_round_trip_is_exact(space_name):
     assert parse_formula(tree_to_text(("neg", (2.0,)))) == ("neg", (2.0,))
 
 
-@pytest.mark.parametrize("text", ["log(exp(y_real/y_pred))", "abs(exp(y_real/y_pred)) * y_pred",
-                                  "sqrt(exp(y_pred - y_real/y_pred))"])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "log(exp(y_real/y_pred))",
+        "abs(exp(y_real/y_pred)) * y_pred",
+        "sqrt(exp(y_pred - y_real/y_pred))",
+    ],
+)
 def test_exp_of_a_quotient_stays_printable(text):
     """Found by the 10,000-tree benchmark: Abs(exp(a/b)) once became exp(re(a/b))."""
-    from lossevo.formula import parse_formula
+    from lossevo.loss.formula import parse_formula
 
     assert _check_tree(parse_formula(text)) == len(POINTS)
     assert "re(" not in LossExpr.from_text(text).text

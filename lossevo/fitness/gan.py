@@ -1,0 +1,261 @@
+"""Generation quality as a fitness: train a DCGAN with the loss, sample, measure the distance.
+
+The metric is the Fréchet distance between generated and held-out real images in the feature
+space of a small classifier trained on the dataset ("domain FID", the practice the FID authors
+recommend for MNIST), or Inception-v3 FID for natural and medical images. A GanFitness is built
+once per worker: the data, the feature extractor and the real statistics stay loaded.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+import time
+from dataclasses import asdict, dataclass, fields
+
+import numpy as np
+import torch
+
+from lossevo.fitness.data import ImageData, load_dataset
+from lossevo.fitness.metrics.frechet import feature_stats, frechet_distance, kid
+from lossevo.fitness.train import TrainConfig, sample, train_gan
+from lossevo.loss.reference import LossSpec
+
+METRICS = ("auto", "domain_fid", "inception_fid")
+AGGREGATES = ("mean", "median", "worst")
+
+
+def resolve_device(device: str) -> str:
+    """``auto`` is cuda when a GPU is visible, else cpu."""
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError(f"--device {device} asked for, but torch sees no GPU; use --device cpu")
+    return device
+
+
+@dataclass(frozen=True)
+class FitnessConfig:
+    """How one candidate is scored. Defaults: the search budget measured in the README."""
+
+    dataset: str = "mnist-offline"
+    data_root: str | None = None
+    image_size: int | None = None
+    batch_size: int = 64
+    width: int = 32
+    latent_dim: int = 100
+    lr: float = 2e-4
+    beta1: float = 0.5
+    n_samples: int = 1000
+    metric: str = "auto"
+    inception_weights: str | None = None
+    device: str = "auto"
+    cache_dir: str | None = None
+
+    def __post_init__(self):
+        if self.metric not in METRICS:
+            raise ValueError(f"unknown metric {self.metric!r}; use one of {', '.join(METRICS)}")
+        if self.n_samples < 2:
+            raise ValueError("--samples must be at least 2 (a covariance needs two samples)")
+
+    @classmethod
+    def from_config(cls, config: dict) -> FitnessConfig:
+        unknown = set(config) - {f.name for f in fields(cls)}
+        if unknown:
+            raise ValueError(f"unknown gan task option(s): {', '.join(sorted(unknown))}")
+        return cls(**config)
+
+
+def train_for_job(job: dict, images: torch.Tensor, config, device: str):
+    """Train a GAN on ``images`` for one job; returns the TrainResult and the result skeleton.
+
+    ``config`` is any task config with batch_size, lr, beta1, latent_dim and width. The
+    skeleton is the plain-data result every GAN task fills in (status, curves, seconds...).
+    """
+    spec = LossSpec.from_dict(job["loss"])
+    steps, seed = int(job["steps"]), int(job["seed"])
+    if steps < 1:
+        raise ValueError(f"the training budget must be at least 1 step, got {steps}")
+    train_config = TrainConfig(
+        steps=steps,
+        batch_size=config.batch_size,
+        lr=config.lr,
+        beta1=config.beta1,
+        latent_dim=config.latent_dim,
+        width=config.width,
+        seed=seed,
+        device=device,
+    )
+    result = train_gan(
+        images,
+        spec.expr.torch_fn(),
+        transform=spec.transform,
+        generator_mode=spec.generator,
+        config=train_config,
+    )
+    out = {
+        "status": result.status,
+        "fitness": None,
+        "metrics": {},
+        "curves": result.curves,
+        "seconds": 0.0,
+        "error": result.reason,
+        "train_seconds": result.seconds,
+    }
+    if result.status != "ok":
+        out["metrics"] = {"diverged_at": result.diverged_at}
+    return result, out
+
+
+class GanFitness:
+    """The gan task: ``evaluate(job)`` trains, samples and scores one loss for one seed."""
+
+    def __init__(self, config: FitnessConfig):
+        self.config = config
+        self.device = resolve_device(config.device)
+        kwargs = {"root": config.data_root, "image_size": config.image_size}
+        self.train_data: ImageData = load_dataset(config.dataset, split="train", **kwargs)
+        try:
+            self.reference: ImageData = load_dataset(config.dataset, split="test", **kwargs)
+        except ValueError:  # a folder without a test split: compare against training images
+            self.reference = self.train_data
+        metric = config.metric
+        if metric == "auto":
+            digits = self.train_data.labels is not None and self.train_data.shape[0] == 1
+            metric = "domain_fid" if digits else "inception_fid"
+        self.metric = metric
+        self.extractor_info: dict = {}
+        self._classifier = None
+        self._features = self._build_extractor()
+        ref = self.reference.images[: max(config.n_samples, 2)]
+        self.real_features = self._features(ref)
+        self.real_stats = feature_stats(self.real_features)
+
+    @classmethod
+    def from_config(cls, config: dict) -> GanFitness:
+        return cls(FitnessConfig.from_config(config))
+
+    def _build_extractor(self):
+        if self.metric == "domain_fid":
+            from lossevo.fitness.metrics.classifier import classifier_features, get_classifier
+
+            data = self.train_data
+            if data.labels is None:
+                raise ValueError(
+                    f"domain FID needs labelled data; {data.name} has no labels "
+                    f"(use --metric inception_fid)"
+                )
+            self._classifier, self.extractor_info = get_classifier(
+                data.images,
+                data.labels,
+                dataset_key=data.fingerprint(),
+                cache_dir=self.config.cache_dir,
+                device=self.device,
+            )
+            return lambda images: classifier_features(self._classifier, images, device=self.device)
+        from lossevo.fitness.metrics.inception import InceptionFeatures, resolve_inception_weights
+
+        weights = resolve_inception_weights(self.config.inception_weights)
+        extractor = InceptionFeatures(weights, device=self.device)
+        self.extractor_info = {"extractor": "inception-v3", "weights": str(weights)}
+        return extractor
+
+    # ------------------------------------------------------------------------------ scoring
+    def score_images(self, images: torch.Tensor) -> dict:
+        """Metrics of generated ``images`` against the held-out real ones."""
+        feats = self._features(images)
+        mu, sigma = feature_stats(feats)
+        metrics = {self.metric: frechet_distance(mu, sigma, *self.real_stats)}
+        kid_mean, kid_std = kid(
+            self.real_features, feats, subsets=20, subset_size=min(500, len(feats))
+        )
+        metrics.update(kid=kid_mean, kid_std=kid_std)
+        if self._classifier is not None and self.reference.labels is not None:
+            from lossevo.fitness.metrics.classifier import classifier_predict
+            from lossevo.fitness.metrics.coverage import mode_coverage
+
+            predicted = classifier_predict(self._classifier, images, device=self.device)
+            coverage = mode_coverage(
+                predicted, self.reference.labels.numpy(), self.reference.num_classes or 10
+            )
+            metrics.update(
+                classes_covered=coverage["classes_covered"], kl_to_data=coverage["kl_to_data"]
+            )
+        return metrics
+
+    def evaluate(self, job: dict, *, keep_samples: bool = False) -> dict:
+        """Train with ``job["loss"]`` for ``job["steps"]`` steps under ``job["seed"]``; score."""
+        start = time.perf_counter()
+        seed = int(job["seed"])
+        result, out = train_for_job(job, self.train_data.images, self.config, self.device)
+        if result.status == "ok":
+            images = sample(
+                result.generator, self.config.n_samples, seed=10_000 + seed, device=self.device
+            )
+            metrics = self.score_images(images)
+            fitness = metrics[self.metric]
+            if math.isfinite(fitness):
+                out.update(fitness=fitness, metrics=metrics)
+            else:
+                out.update(status="diverged", error=f"non-finite {self.metric}")
+            if keep_samples:
+                out["samples"] = images[:64]
+            if job.get("grid"):
+                out["grid_png"] = grid_png_base64(images[:64])
+        out["seconds"] = time.perf_counter() - start
+        return out
+
+    def describe(self) -> dict:
+        """The protocol, for reports: dataset, metric, extractor and sample counts."""
+        return {
+            "dataset": self.train_data.name,
+            "train_images": len(self.train_data),
+            "reference_images": int(min(len(self.reference), self.config.n_samples)),
+            "metric": self.metric,
+            "extractor": self.extractor_info,
+            "config": asdict(self.config),
+            "device": self.device,
+        }
+
+
+def grid_png_base64(images: torch.Tensor, nrow: int = 8) -> str:
+    """An image grid as base64 PNG text: samples cross process boundaries as plain data."""
+    import base64
+    import io
+
+    from PIL import Image
+    from torchvision.utils import make_grid
+
+    grid = make_grid(images.clamp(-1, 1) * 0.5 + 0.5, nrow=nrow, padding=2, pad_value=1.0)
+    array = grid.mul(255).round().byte().permute(1, 2, 0).numpy()
+    buffer = io.BytesIO()
+    Image.fromarray(array[..., 0] if images.shape[1] == 1 else array).save(buffer, "PNG")
+    return base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def aggregate(results: list[dict], how: str = "mean") -> dict:
+    """Fitness over seeds: mean, median or worst of the ok runs, with the std kept.
+
+    A seed that diverged or failed counts as the worst possible outcome for ``worst`` and is
+    reported in ``diverged``/``failed`` for the others.
+    """
+    if how not in AGGREGATES:
+        raise ValueError(f"unknown aggregate {how!r}; use one of {', '.join(AGGREGATES)}")
+    values = [r["fitness"] for r in results if r["status"] == "ok"]
+    bad = len(results) - len(values)
+    summary = {
+        "n": len(values),
+        "diverged": sum(r["status"] == "diverged" for r in results),
+        "failed": sum(r["status"] == "failed" for r in results),
+        "std": statistics.stdev(values) if len(values) > 1 else 0.0,
+        "mean": statistics.fmean(values) if values else None,
+    }
+    if not values:
+        summary["fitness"] = None
+    elif how == "mean":
+        summary["fitness"] = summary["mean"]
+    elif how == "median":
+        summary["fitness"] = float(np.median(values))
+    else:
+        summary["fitness"] = math.inf if bad else max(values)
+    return summary

@@ -1,0 +1,169 @@
+"""Formula trees and the whitelisting parser for formulas typed by users.
+
+A tree is plain data: a leaf name (``"y_real"``/``"y_pred"``), a float constant, or a tuple
+``(op_name, (child, ...))``. It is what DEAP trees, user formulas and stored candidates share.
+The parser reads Python expression syntax with :mod:`ast` and accepts only numbers, the two
+leaves, arithmetic and calls of registered operators; nothing is ever evaluated.
+"""
+
+from __future__ import annotations
+
+import ast
+import math
+
+from lossevo.loss.ops import LEAVES, OPS
+
+Tree = str | float | tuple  # tuple = (op_name, tuple[Tree, ...])
+
+MAX_FORMULA_CHARS = 2000
+MAX_NODES = 300
+MAX_CONSTANT = 1e6
+
+
+class FormulaError(ValueError):
+    """A formula that cannot be read; the message is one line that says what and where."""
+
+
+_BINOPS = {ast.Add: "add", ast.Sub: "sub", ast.Mult: "mul", ast.Div: "div"}
+_POWERS = {2: "square", 3: "cube"}
+
+
+def parse_formula(text: str, allowed_ops: set[str] | None = None) -> Tree:
+    """Parse ``text`` such as ``y_pred**3 + sqrt(abs(3.985*y_real/y_pred))`` into a tree.
+
+    Raises FormulaError naming the offending piece and its column. ``allowed_ops`` restricts the
+    operators (a search space's), default all registered ones.
+    """
+    if not isinstance(text, str) or not text.strip():
+        raise FormulaError("empty formula; write one such as 'y_pred**3 + sqrt(y_real/y_pred)'")
+    if len(text) > MAX_FORMULA_CHARS:
+        raise FormulaError(
+            f"formula is {len(text)} characters long; at most {MAX_FORMULA_CHARS} are accepted"
+        )
+    try:
+        node = ast.parse(text.strip(), mode="eval").body
+    except SyntaxError as err:
+        raise FormulaError(f"formula does not parse at column {err.offset}: {err.msg}") from None
+    except (RecursionError, MemoryError, ValueError):
+        raise FormulaError("formula is nested too deeply to parse") from None
+    counter = [0]
+    try:
+        return _convert(node, allowed_ops, counter)
+    except RecursionError:
+        raise FormulaError("formula is nested too deeply") from None
+
+
+def _where(node: ast.AST) -> str:
+    return f"at column {getattr(node, 'col_offset', 0) + 1}"
+
+
+def _convert(node: ast.AST, allowed: set[str] | None, counter: list[int]) -> Tree:
+    counter[0] += 1
+    if counter[0] > MAX_NODES:
+        raise FormulaError(f"formula has more than {MAX_NODES} nodes")
+    if isinstance(node, ast.Constant):
+        value = node.value
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise FormulaError(
+                f"only numbers are allowed as constants, got {value!r} {_where(node)}"
+            )
+        if abs(value) > MAX_CONSTANT or not math.isfinite(value):
+            shown = f"{value:.3g}" if isinstance(value, float) else f"{str(value)[:12]}..."
+            raise FormulaError(
+                f"constant {shown} {_where(node)} is outside [-{MAX_CONSTANT:g}, {MAX_CONSTANT:g}]"
+            )
+        return float(value)
+    if isinstance(node, ast.Name):
+        if node.id in LEAVES:
+            return node.id
+        raise FormulaError(
+            f"unknown name {node.id!r} {_where(node)}; the variables are y_real and y_pred"
+        )
+    if isinstance(node, ast.UnaryOp):
+        operand = _convert(node.operand, allowed, counter)
+        if isinstance(node.op, ast.UAdd):
+            return operand
+        if isinstance(node.op, ast.USub):
+            if isinstance(operand, float):
+                return -operand
+            return _op("neg", (operand,), allowed, node)
+        raise FormulaError(f"operator {type(node.op).__name__} {_where(node)} is not allowed")
+    if isinstance(node, ast.BinOp):
+        if isinstance(node.op, ast.Pow):
+            exponent = node.right
+            if (
+                isinstance(exponent, ast.Constant)
+                and exponent.value in _POWERS
+                and not isinstance(exponent.value, bool)
+            ):
+                base = _convert(node.left, allowed, counter)
+                return _op(_POWERS[exponent.value], (base,), allowed, node)
+            if isinstance(exponent, ast.Constant) and exponent.value == 0.5:
+                return _op("sqrt", (_convert(node.left, allowed, counter),), allowed, node)
+            raise FormulaError(
+                f"only the exponents 2, 3 and 0.5 are allowed {_where(node)}; "
+                f"use square(), cube() or sqrt()"
+            )
+        name = _BINOPS.get(type(node.op))
+        if name is None:
+            raise FormulaError(f"operator {type(node.op).__name__} {_where(node)} is not allowed")
+        left = _convert(node.left, allowed, counter)
+        right = _convert(node.right, allowed, counter)
+        return _op(name, (left, right), allowed, node)
+    if isinstance(node, ast.Call):
+        if not isinstance(node.func, ast.Name) or node.keywords:
+            raise FormulaError(f"only plain calls like sqrt(x) are allowed {_where(node)}")
+        name = node.func.id
+        if name not in OPS:
+            raise FormulaError(
+                f"unknown function {name!r} {_where(node)}; known: {', '.join(sorted(OPS))}"
+            )
+        if len(node.args) != OPS[name].arity:
+            raise FormulaError(
+                f"{name}() takes {OPS[name].arity} argument(s), got {len(node.args)} {_where(node)}"
+            )
+        args = tuple(_convert(arg, allowed, counter) for arg in node.args)
+        return _op(name, args, allowed, node)
+    raise FormulaError(f"{type(node).__name__} {_where(node)} is not allowed in a formula")
+
+
+def _op(name: str, args: tuple, allowed: set[str] | None, node: ast.AST) -> Tree:
+    if allowed is not None and name not in allowed:
+        raise FormulaError(
+            f"operator {name!r} {_where(node)} is not in this search space "
+            f"(allowed: {', '.join(sorted(allowed))})"
+        )
+    return (name, args)
+
+
+_INFIX = {"add": "+", "sub": "-", "mul": "*", "div": "/"}
+
+
+def tree_to_text(tree: Tree) -> str:
+    """Write a tree back as a formula that ``parse_formula`` reads into the same tree."""
+    if isinstance(tree, str):
+        return tree
+    if isinstance(tree, float | int):
+        text = repr(float(tree))
+        return f"({text})" if tree < 0 else text
+    name, args = tree
+    if name in _INFIX:
+        return f"({tree_to_text(args[0])} {_INFIX[name]} {tree_to_text(args[1])})"
+    if name == "neg":  # a negated constant stays a neg node: "(-2.0)" would parse as -2.0
+        inner = args[0]
+        return f"neg({inner!r})" if isinstance(inner, float) else f"(-{tree_to_text(inner)})"
+    return f"{name}({', '.join(tree_to_text(a) for a in args)})"
+
+
+def tree_size(tree: Tree) -> int:
+    """Number of nodes in a tree."""
+    if isinstance(tree, tuple):
+        return 1 + sum(tree_size(a) for a in tree[1])
+    return 1
+
+
+def tree_ops(tree: Tree) -> set[str]:
+    """The operator names a tree uses."""
+    if isinstance(tree, tuple):
+        return {tree[0]}.union(*(tree_ops(a) for a in tree[1]))
+    return set()

@@ -1,0 +1,208 @@
+"""Cheap checks that reject broken candidates before any GAN is trained, and a fingerprint.
+
+Stages, in order, each with a reason code (``REASONS``):
+1. both leaves used;
+2. finite values and gradients on a probe grid of scores (p from 1e-7 to 1 - 1e-7);
+3. the discriminator can learn: free scores for real and fake samples, trained with Adam under
+   the loss, end up separated (either way round: a loss with inverted labels is still a game);
+4. the generator gets a useful gradient at the fake scores the discriminator learned, pointing
+   to the real side. Optima away from the label are fine: GANetic's real optimum is p = 0.7302.
+
+The fingerprint identifies losses that train identically: values and gradients on the grid, up
+to a positive scale and an additive constant per label (Adam sees neither).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+import torch
+
+from lossevo.loss.reference import LossSpec
+from lossevo.loss.transform import get_transform
+
+REASONS = {
+    "missing_leaf": "does not depend on both y_real and y_pred",
+    "compile_error": "the generated torch function raised an error",
+    "non_finite": "a value or gradient is inf/NaN on the probe grid",
+    "discriminator_cannot_learn": "free real and fake scores do not separate under the loss",
+    "generator_no_gradient": "the generator's gradient at the fake scores vanishes or points "
+    "away from the real side",
+}
+
+_P_GRID = [
+    1e-7,
+    1e-5,
+    1e-3,
+    0.01,
+    0.05,
+    0.1,
+    0.2,
+    0.3,
+    0.4,
+    0.5,
+    0.6,
+    0.7,
+    0.8,
+    0.9,
+    0.95,
+    0.99,
+    1 - 1e-3,
+    1 - 1e-5,
+    1 - 1e-7,
+]
+_RAW_GRID = [-20.0, -10.0, -5.0, -2.0, -1.0, -0.5, -0.1, 0.0, 0.1, 0.5, 1.0, 2.0, 5.0, 10.0, 20.0]
+
+
+def probe_scores(transform: str) -> torch.Tensor:
+    """Discriminator scores (before the transform) at which a loss is probed, float64."""
+    if transform == "sigmoid":
+        p = torch.tensor(_P_GRID, dtype=torch.float64)
+        return torch.log(p) - torch.log1p(-p)
+    return torch.tensor(_RAW_GRID, dtype=torch.float64)
+
+
+@dataclass(frozen=True)
+class ScreenConfig:
+    d_steps: int = 200
+    d_lr: float = 0.05
+    n_scores: int = 32
+    min_separation: float = 0.2
+    min_generator_ratio: float = 1e-3
+    seed: int = 0
+
+
+@dataclass
+class Verdict:
+    """The outcome of screening: passed, or the first failed stage with its reason code."""
+
+    passed: bool
+    reason: str | None = None
+    detail: str = ""
+    fingerprint: str | None = None
+    measurements: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _values_and_grads(fn, transform: str, scores: torch.Tensor, label: float):
+    s = scores.clone().requires_grad_(True)
+    p = get_transform(transform)(s)
+    values = fn(torch.full_like(p, label), p)
+    (grad,) = torch.autograd.grad(values.sum(), s)
+    return values.detach(), grad
+
+
+def fingerprint(spec: LossSpec) -> str:
+    """Hash of (values, gradients) on the probe grid, normalised for scale and offset."""
+    fn = spec.expr.torch_fn()
+    scores = probe_scores(spec.transform)
+    rows = [_values_and_grads(fn, spec.transform, scores, label) for label in (0.0, 1.0)]
+    grads = torch.cat([g for _, g in rows])
+    values = torch.cat([v - v.mean() for v, _ in rows])
+    scale = grads.abs().max().item()
+    if not math.isfinite(scale) or scale == 0.0:
+        body = "constant" if scale == 0.0 else "non-finite"
+    else:
+        table = torch.cat([values / scale, grads / scale]).numpy()
+        body = np.array2string(np.round(table, 4) + 0.0, precision=4, threshold=10**6)
+    text = f"{spec.transform}|{spec.generator}|{body}"
+    return hashlib.sha256(text.encode()).hexdigest()[:20]
+
+
+def screen(spec: LossSpec, config: ScreenConfig | None = None) -> Verdict:
+    """Run the stages in order; stop at the first failure."""
+    config = config or ScreenConfig()
+    if not spec.expr.uses_both_leaves:
+        used = sorted(map(str, spec.expr.sympy.free_symbols)) or ["no variable"]
+        return Verdict(False, "missing_leaf", f"uses only {', '.join(used)}")
+    try:
+        fn = spec.expr.torch_fn()
+        scores = probe_scores(spec.transform).float()
+        for label in (0.0, 1.0):
+            values, grads = _values_and_grads(fn, spec.transform, scores, label)
+            if not (torch.isfinite(values).all() and torch.isfinite(grads).all()):
+                bad = scores[~(torch.isfinite(values) & torch.isfinite(grads))][0].item()
+                return Verdict(
+                    False,
+                    "non_finite",
+                    f"y_real={label:g}, score={bad:.3g}: value or gradient not finite",
+                )
+        measurements = game_probe(spec, config)
+    except Exception as err:  # a candidate must never crash the search
+        return Verdict(False, "compile_error", f"{type(err).__name__}: {err}")
+    if measurements.get("non_finite"):
+        return Verdict(False, "non_finite", measurements["non_finite"], measurements=measurements)
+    if abs(measurements["separation"]) < config.min_separation:
+        return Verdict(
+            False,
+            "discriminator_cannot_learn",
+            f"real/fake separation {measurements['separation']:.3g} < {config.min_separation}",
+            measurements=measurements,
+        )
+    if not measurements["generator_ratio"] > config.min_generator_ratio:
+        return Verdict(
+            False,
+            "generator_no_gradient",
+            f"generator pull {measurements['generator_ratio']:.3g} (relative to the "
+            f"discriminator's) <= {config.min_generator_ratio}",
+            measurements=measurements,
+        )
+    return Verdict(True, None, "passed", fingerprint(spec), measurements)
+
+
+def game_probe(spec: LossSpec, config: ScreenConfig) -> dict:
+    """Train free real/fake scores as a discriminator would, then probe the generator's pull.
+
+    Seeded by ``config.seed``; returns plain numbers, or ``{"non_finite": where}``.
+    """
+    fn = spec.expr.torch_fn()
+    transform = get_transform(spec.transform)
+    gen = torch.Generator().manual_seed(config.seed)
+    start = torch.randn(config.n_scores, generator=gen)
+    real = start.clone().requires_grad_(True)
+    fake = start.clone().requires_grad_(True)
+    ones, zeros = torch.ones(config.n_scores), torch.zeros(config.n_scores)
+
+    def d_grads():
+        loss = fn(ones, transform(real)).sum() + fn(zeros, transform(fake)).sum()
+        return torch.autograd.grad(loss, (real, fake)), loss
+
+    (g_real, g_fake), _ = d_grads()
+    d_scale = torch.cat([g_real, g_fake]).pow(2).mean().sqrt().item()
+    optimizer = torch.optim.Adam([real, fake], lr=config.d_lr)
+    for step in range(config.d_steps):
+        optimizer.zero_grad()
+        (g_real, g_fake), loss = d_grads()
+        if (
+            not torch.isfinite(loss)
+            or not torch.isfinite(g_real).all()
+            or not torch.isfinite(g_fake).all()
+        ):
+            return {"non_finite": f"discriminator probe, step {step}"}
+        real.grad, fake.grad = g_real, g_fake
+        optimizer.step()
+    with torch.no_grad():
+        p_real, p_fake = transform(real), transform(fake)
+        separation = (p_real.mean() - p_fake.mean()).item()
+    direction = 1.0 if separation >= 0 else -1.0
+    at_fake = fake.detach().clone().requires_grad_(True)
+    if spec.generator == "non_saturating":
+        objective = fn(ones, transform(at_fake)).sum()
+    else:
+        objective = -fn(zeros, transform(at_fake)).sum()
+    (g_gen,) = torch.autograd.grad(objective, at_fake)
+    pull = (-g_gen * direction).mean().item()
+    ratio = pull / d_scale if d_scale > 0 else 0.0
+    return {
+        "separation": separation,
+        "p_real": p_real.mean().item(),
+        "p_fake": p_fake.mean().item(),
+        "generator_pull": pull,
+        "d_grad_scale": d_scale,
+        "generator_ratio": ratio if math.isfinite(ratio) else 0.0,
+    }

@@ -1,0 +1,1 @@
+"""Views derived from a run store: tables, leaderboards, statistics and figures."""

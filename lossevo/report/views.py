@@ -1,0 +1,124 @@
+"""What `lossevo show RUN` prints and draws, and `lossevo export RUN` writes, for a search run.
+
+Everything here is derived from the run store; nothing is kept elsewhere, so the views of a
+resumed or a crashed run are always consistent with its database.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import replace
+from pathlib import Path
+
+from lossevo.loss.export import export_loss
+from lossevo.loss.reference import LossSpec
+from lossevo.runs.store import RunStore
+from lossevo.search.config import PENALTY
+from lossevo.search.leaderboard import (
+    hall_of_fame,
+    leaderboard_text,
+    pareto_front,
+    search_config,
+)
+from lossevo.search.space import load_space
+
+
+def wasted_compute(store: RunStore) -> dict:
+    """Seconds spent on evaluations that diverged or failed, against all evaluation seconds."""
+    evaluations = store.evaluations()
+    total = sum(e["seconds"] or 0.0 for e in evaluations)
+    wasted = sum(e["seconds"] or 0.0 for e in evaluations if e["status"] != "ok")
+    return {
+        "total_seconds": total,
+        "wasted_seconds": wasted,
+        "wasted_share": wasted / total if total else 0.0,
+        "evaluations": len(evaluations),
+    }
+
+
+def plot_generations(store: RunStore, path: Path) -> Path | None:
+    """PNG of the best and median valid fitness per generation."""
+    gens = store.generations()
+    if not gens:
+        return None
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    xs = [g["generation"] for g in gens]
+    best = [g["stats"]["best"] if g["stats"]["best"] < PENALTY else math.nan for g in gens]
+    median = [g["stats"].get("median_valid") or math.nan for g in gens]
+    fig, ax = plt.subplots(figsize=(6, 3.5), dpi=120)
+    ax.plot(xs, best, "o-", label="best")
+    ax.plot(xs, median, "s--", label="median of valid candidates")
+    ax.set_xlabel("generation")
+    ax.set_ylabel("fitness (lower is better)")
+    ax.set_title(f"Search progress: {store.run_dir.name}")
+    ax.set_xticks(xs)
+    ax.legend()
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
+def show_run(run_dir: Path, top: int = 10) -> None:
+    """Print the leaderboard, Pareto table and rejections; write the progress figure."""
+    with RunStore.open(run_dir, kind="search") as store:
+        config = search_config(store)
+        print(
+            f"run {run_dir}: space {config.space}, seed {config.seed}, "
+            f"{len(store.generations())}/{config.generations} generations"
+        )
+        print()
+        print(leaderboard_text(store, top))
+        every = hall_of_fame(store, replace(config, hall_of_fame=0))
+        print("\nPareto front (complexity against fitness):")
+        print(f"{'cplx':>4} {'fitness':>10} {'score':>8}  formula")
+        for row in pareto_front(every):
+            print(
+                f"{row['complexity']:>4} {row['fitness']:>10.4g} {row['score']:>8.3g}  "
+                f"{row['text']}"
+            )
+        counts = {"passed": len(store.candidates("passed")), **store.rejection_counts()}
+        counts.pop("baseline", None)
+        print(
+            "\nscreening verdicts: "
+            + ", ".join(f"{k} {v}" for k, v in sorted(counts.items(), key=lambda kv: -kv[1]))
+        )
+        waste = wasted_compute(store)
+        print(
+            f"evaluations: {waste['evaluations']}, {waste['total_seconds']:.0f} s; "
+            f"diverged or failed: {100 * waste['wasted_share']:.1f}% of seconds"
+        )
+        figure = plot_generations(store, Path(run_dir) / "progress.png")
+        if figure:
+            print(f"figure: {figure}")
+
+
+def export_run(run_dir: Path, top: int, out_dir: Path) -> list[Path]:
+    """Export a run's ``top`` best losses as standalone modules."""
+    with RunStore.open(run_dir, kind="search") as store:
+        config = search_config(store)
+        space = load_space(config.space)
+        paths = []
+        for row in hall_of_fame(store, config)[:top]:
+            spec = LossSpec.from_formula(
+                row["formula"],
+                name=f"{Path(run_dir).name} rank {row['rank']}",
+                transform=space.transform,
+                generator=space.generator,
+            )
+            provenance = {
+                "run": str(Path(run_dir).resolve()),
+                "rank": row["rank"],
+                "fitness": row["fitness"],
+                "std": row["std"],
+                "seeds": row["seeds"],
+                "budget": row["budget"],
+                "task": config.task,
+            }
+            paths.append(export_loss(spec, out_dir / f"rank{row['rank']}.py", provenance))
+        return paths

@@ -1,0 +1,362 @@
+"""The run store: the crash-safe home of a search run (cf. Optuna's storage, PySR's run dir).
+
+A run directory holds ``config.json`` (written once, atomically) and ``run.db``, an SQLite
+database in WAL mode where every write is its own committed transaction, so a killed search
+resumes from what it had committed. No pickle: dicts and lists are stored as JSON text.
+CSV/JSON views (hall of fame, Pareto front, exports) are written from the database, atomically.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import importlib.metadata
+import json
+import os
+import platform
+import sqlite3
+import statistics
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from lossevo.util.files import atomic_open
+
+SCHEMA_VERSION = 1
+DB_NAME = "run.db"
+CONFIG_NAME = "config.json"
+EVAL_STATUSES = ("ok", "diverged", "failed")
+_LIBRARIES = ("lossevo", "torch", "deap", "sympy", "numpy", "ray")
+
+_SCHEMA = """
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE candidates (
+    key TEXT PRIMARY KEY, formula TEXT, text TEXT, latex TEXT, complexity INTEGER,
+    verdict TEXT NOT NULL, detail TEXT, fingerprint TEXT, first_generation INTEGER,
+    created REAL NOT NULL);
+CREATE INDEX candidates_verdict ON candidates (verdict);
+CREATE INDEX candidates_fingerprint ON candidates (fingerprint);
+CREATE TABLE evaluations (
+    id INTEGER PRIMARY KEY, fingerprint TEXT NOT NULL, key TEXT, seed INTEGER NOT NULL,
+    budget INTEGER NOT NULL, status TEXT NOT NULL CHECK (status IN ('ok', 'diverged', 'failed')),
+    fitness REAL, metrics TEXT, curves TEXT, seconds REAL, error TEXT, attempts INTEGER,
+    created REAL NOT NULL, UNIQUE (fingerprint, seed, budget));
+CREATE INDEX evaluations_key ON evaluations (key);
+CREATE TABLE generations (
+    generation INTEGER PRIMARY KEY, population TEXT NOT NULL, rng_state TEXT, stats TEXT,
+    created REAL NOT NULL);
+CREATE TABLE events (
+    id INTEGER PRIMARY KEY, time REAL NOT NULL, kind TEXT NOT NULL, message TEXT NOT NULL);
+"""
+_JSON_COLUMNS = ("metrics", "curves", "population", "stats")
+
+
+class StoreError(ValueError):
+    """A user-facing problem with a run directory; the message is one line saying what to do."""
+
+
+def rng_state_to_json(state: tuple) -> str:
+    """``random.getstate()`` as JSON text; floats are written with repr, so it round-trips."""
+    version, internal, gauss_next = state
+    return json.dumps([version, list(internal), gauss_next])
+
+
+def rng_state_from_json(text: str) -> tuple:
+    """Inverse of :func:`rng_state_to_json`: a tuple that ``random.setstate`` accepts."""
+    version, internal, gauss_next = json.loads(text)
+    return (version, tuple(internal), gauss_next)
+
+
+def library_versions() -> dict[str, str | None]:
+    """Versions of python and the libraries that shape results; None for one not installed."""
+    versions: dict[str, str | None] = {"python": platform.python_version()}
+    for name in _LIBRARIES:
+        try:
+            versions[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            versions[name] = None
+    return versions
+
+
+def _cell(value: Any) -> Any:
+    """A CSV cell: JSON for containers, empty for None, the value itself otherwise."""
+    if value is None:
+        return ""
+    if isinstance(value, dict | list | tuple):
+        return json.dumps(value)
+    return value
+
+
+def write_table(path: str | os.PathLike, rows: list[dict], columns: list[str]) -> None:
+    """Write ``rows`` as CSV with the given columns (extra keys ignored), atomically."""
+    with atomic_open(path, newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(columns)
+        for row in rows:
+            writer.writerow([_cell(row.get(c)) for c in columns])
+
+
+def _decode(row: sqlite3.Row) -> dict:
+    out = dict(row)
+    for col in _JSON_COLUMNS:
+        if out.get(col) is not None:
+            out[col] = json.loads(out[col])
+    if out.get("rng_state") is not None:
+        out["rng_state"] = rng_state_from_json(out["rng_state"])
+    return out
+
+
+class RunStore:
+    """One run directory. Single writer (the search driver); use from the thread that opened it.
+
+    The connection is in autocommit mode (``isolation_level=None``) and each write is one
+    explicit ``BEGIN IMMEDIATE ... COMMIT`` (see ``_write``), so nothing is left uncommitted.
+    """
+
+    write_table = staticmethod(write_table)
+
+    def __init__(self, run_dir: Path, conn: sqlite3.Connection, config: dict, meta: dict):
+        self.run_dir = run_dir
+        self._conn = conn
+        self._config = config
+        self.meta = meta
+
+    @classmethod
+    def create(cls, run_dir: str | os.PathLike, config: dict, *, kind: str = "search") -> RunStore:
+        """Start a new run in ``run_dir`` (created if needed); refuses a directory with a run."""
+        run_dir = Path(run_dir)
+        if (run_dir / DB_NAME).exists():
+            raise StoreError(f"'{run_dir}' already holds a run ({DB_NAME}); resume it or choose "
+                             f"another --run-dir")
+        if run_dir.exists() and not run_dir.is_dir():
+            raise StoreError(f"'{run_dir}' exists and is not a directory; choose another --run-dir")
+        run_dir.mkdir(parents=True, exist_ok=True)
+        stored = dict(config, library_versions=library_versions(), created=time.time())
+        with atomic_open(run_dir / CONFIG_NAME) as f:
+            json.dump(stored, f, indent=2, sort_keys=True)
+            f.write("\n")
+        # Build the database under a temporary name and rename it, so run.db is never partial.
+        tmp = run_dir / f".{DB_NAME}.creating"
+        for suffix in ("", "-wal", "-shm", "-journal"):
+            Path(f"{tmp}{suffix}").unlink(missing_ok=True)
+        conn = sqlite3.connect(tmp, isolation_level=None)
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.executescript("BEGIN;" + _SCHEMA + "COMMIT;")
+            conn.executemany("INSERT INTO meta VALUES (?, ?)",
+                             [("schema_version", str(SCHEMA_VERSION)), ("kind", kind)])
+        finally:
+            conn.close()  # the last connection checkpoints and removes the -wal file
+        os.replace(tmp, run_dir / DB_NAME)
+        return cls.open(run_dir, kind=kind)
+
+    @classmethod
+    def open(cls, run_dir: str | os.PathLike, *, kind: str | None = None) -> RunStore:
+        """Open an existing run, checking it read-only first so a refusal changes nothing."""
+        run_dir = Path(run_dir)
+        db = run_dir / DB_NAME
+        start = f"start one with 'lossevo search --run-dir {run_dir}'"
+        if not run_dir.exists():
+            raise StoreError(f"'{run_dir}' does not exist; {start}")
+        for name in (DB_NAME, CONFIG_NAME):
+            if not (run_dir / name).is_file():
+                raise StoreError(f"'{run_dir}' is not a lossevo run directory (no {name}); {start}")
+        meta = cls._read_meta(db)
+        version = int(v) if (v := meta.get("schema_version", "0")).isdigit() else 0
+        if version > SCHEMA_VERSION:
+            raise StoreError(f"'{run_dir}' was created by a newer lossevo (schema {version} > "
+                             f"{SCHEMA_VERSION}); upgrade lossevo to open it")
+        if version < 1:
+            raise StoreError(f"'{db}' is not a lossevo run database (no schema_version); "
+                             f"use another --run-dir")
+        if kind is not None and meta.get("kind") != kind:
+            raise StoreError(f"'{run_dir}' holds a {meta.get('kind')} run, not a {kind} run; "
+                             f"use another --run-dir")
+        try:
+            config = json.loads((run_dir / CONFIG_NAME).read_text(encoding="utf-8"))
+        except (OSError, ValueError) as e:
+            raise StoreError(f"'{run_dir / CONFIG_NAME}' is unreadable ({e}); restore it or "
+                             f"start a new run") from None
+        conn = sqlite3.connect(db, timeout=30, isolation_level=None)
+        conn.row_factory = sqlite3.Row
+        conn.execute("PRAGMA journal_mode=WAL")
+        # WAL + synchronous=NORMAL: a commit is in the WAL file (OS page cache) when COMMIT
+        # returns, so it survives a kill -9 of this process; only an OS crash or power loss can
+        # lose the last commits (never corrupting the database). FULL would fsync every commit.
+        conn.execute("PRAGMA synchronous=NORMAL")
+        return cls(run_dir, conn, config, meta)
+
+    @staticmethod
+    def _read_meta(db: Path) -> dict[str, str]:
+        """Read ``meta`` without writing anything: ``immutable=1`` when there is no WAL (a
+        mode=ro open would leave -wal/-shm files behind), plain ``mode=ro`` when the WAL may hold
+        commits (after a crash, or while a writer runs)."""
+        wal = Path(f"{db}-wal")
+        has_wal = wal.exists() and wal.stat().st_size > 0
+        uri = db.resolve().as_uri() + ("?mode=ro" if has_wal else "?mode=ro&immutable=1")
+        try:
+            with contextlib.closing(sqlite3.connect(uri, uri=True, timeout=30)) as conn:
+                return dict(conn.execute("SELECT key, value FROM meta").fetchall())
+        except sqlite3.DatabaseError as e:
+            raise StoreError(f"'{db}' is not a readable lossevo run database ({e}); "
+                             f"use another --run-dir") from None
+
+    def close(self) -> None:
+        """Close the connection (idempotent)."""
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    def __enter__(self) -> RunStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _write(self, sql: str, params: tuple = ()) -> sqlite3.Cursor:
+        """Run one statement as its own committed transaction."""
+        conn = self._conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            cursor = conn.execute(sql, params)
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+        return cursor
+
+    def _query(self, sql: str, params: tuple = ()) -> list[dict]:
+        return [_decode(r) for r in self._conn.execute(sql, params).fetchall()]
+
+    @property
+    def config(self) -> dict:
+        """The stored config.json: the caller's config plus library_versions and created."""
+        return self._config
+
+    def check_config(self, new_config: dict, keys: list[str]) -> None:
+        """Refuse a resume whose options contradict the stored run; None means 'not given'."""
+        for key in keys:
+            value = new_config.get(key)
+            if value is None:
+                continue
+            stored = self._config.get(key)
+            if json.loads(json.dumps(value)) != stored:
+                flag = "--" + key.replace("_", "-")
+                shown, was = (v if isinstance(v, str) else json.dumps(v) for v in (value, stored))
+                raise StoreError(f"{flag} {shown} contradicts the stored run ({key}={was}); "
+                                 f"resume without it or start a new run")
+
+    def put_candidate(self, *, key: str, verdict: str, formula: str | None = None,
+                      text: str | None = None, latex: str | None = None,
+                      complexity: int | None = None, detail: str | None = None,
+                      fingerprint: str | None = None,
+                      first_generation: int | None = None) -> bool:
+        """Record a screened candidate; the first record of a key wins. True if inserted."""
+        cursor = self._write(
+            "INSERT OR IGNORE INTO candidates VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (key, formula, text, latex, complexity, verdict, detail, fingerprint,
+             first_generation, time.time()))
+        return cursor.rowcount == 1
+
+    def get_candidate(self, key: str) -> dict | None:
+        rows = self._query("SELECT * FROM candidates WHERE key = ?", (key,))
+        return rows[0] if rows else None
+
+    def candidates(self, verdict: str | None = None) -> list[dict]:
+        """All candidates in insertion order, or those with the given verdict."""
+        if verdict is None:
+            return self._query("SELECT * FROM candidates ORDER BY rowid")
+        return self._query("SELECT * FROM candidates WHERE verdict = ? ORDER BY rowid", (verdict,))
+
+    def rejection_counts(self) -> dict[str, int]:
+        """How many candidates each screening reason rejected (passed ones excluded)."""
+        rows = self._conn.execute("SELECT verdict, COUNT(*) FROM candidates WHERE verdict != "
+                                  "'passed' GROUP BY verdict ORDER BY verdict").fetchall()
+        return {verdict: n for verdict, n in rows}
+
+    def put_evaluation(self, fingerprint: str, key: str, seed: int, budget: int,
+                       result: dict) -> bool:
+        """Record a training result. Ignored if (fingerprint, seed, budget) is already stored:
+        training is deterministic, so the first result wins. True if inserted."""
+        status = result["status"]
+        if status not in EVAL_STATUSES:
+            raise ValueError(f"evaluation status must be one of {EVAL_STATUSES}, not {status!r}")
+        cursor = self._write(
+            "INSERT OR IGNORE INTO evaluations (fingerprint, key, seed, budget, status, fitness, "
+            "metrics, curves, seconds, error, attempts, created) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (fingerprint, key, seed, budget, status, result.get("fitness"),
+             json.dumps(result.get("metrics") or {}), json.dumps(result.get("curves") or {}),
+             result.get("seconds"), result.get("error"), result.get("attempts", 1), time.time()))
+        return cursor.rowcount == 1
+
+    def get_evaluation(self, fingerprint: str, seed: int, budget: int) -> dict | None:
+        rows = self._query("SELECT * FROM evaluations WHERE fingerprint = ? AND seed = ? AND "
+                           "budget = ?", (fingerprint, seed, budget))
+        return rows[0] if rows else None
+
+    def evaluations(self, fingerprint: str | None = None) -> list[dict]:
+        """All evaluations (or one fingerprint's) in insertion order, JSON columns decoded."""
+        if fingerprint is None:
+            return self._query("SELECT * FROM evaluations ORDER BY id")
+        return self._query("SELECT * FROM evaluations WHERE fingerprint = ? ORDER BY id",
+                           (fingerprint,))
+
+    def fitness_summary(self, fingerprint: str) -> dict:
+        """Fitness over seeds at the highest budget with ok results (else the highest budget
+        tried): n, mean, std (sample std, ddof=1, when n > 1; 0.0 for one seed; None for none),
+        the ok seeds, and the diverged/failed counts at that budget."""
+        rows = self.evaluations(fingerprint)
+        ok_budgets = [r["budget"] for r in rows if r["status"] == "ok"]
+        budget = max(ok_budgets or [r["budget"] for r in rows] or [None])
+        at = [r for r in rows if r["budget"] == budget]
+        ok = [r for r in at if r["status"] == "ok" and r["fitness"] is not None]
+        values = [r["fitness"] for r in ok]
+        return {
+            "budget": budget, "n": len(values),
+            "mean": statistics.fmean(values) if values else None,
+            "std": (statistics.stdev(values) if len(values) > 1 else 0.0) if values else None,
+            "seeds": sorted(r["seed"] for r in ok),
+            "diverged": sum(r["status"] == "diverged" for r in at),
+            "failed": sum(r["status"] == "failed" for r in at),
+        }
+
+    def put_generation(self, generation: int, population: list[str], rng_state: tuple | None,
+                       stats: dict) -> None:
+        """Record a completed generation; ``rng_state`` is ``random.getstate()`` at the start of
+        the next one. A generation is written once: a second write is a bug (StoreError)."""
+        state = None if rng_state is None else rng_state_to_json(rng_state)
+        try:
+            self._write("INSERT INTO generations VALUES (?, ?, ?, ?, ?)",
+                        (generation, json.dumps(list(population)), state, json.dumps(stats),
+                         time.time()))
+        except sqlite3.IntegrityError:
+            raise StoreError(f"generation {generation} is already stored in '{self.run_dir}'; "
+                             f"resume from the last generation instead") from None
+
+    def last_generation(self) -> dict | None:
+        """The latest completed generation (rng_state ready for random.setstate), or None."""
+        rows = self._query("SELECT * FROM generations ORDER BY generation DESC LIMIT 1")
+        return rows[0] if rows else None
+
+    def generations(self) -> list[dict]:
+        return self._query("SELECT * FROM generations ORDER BY generation")
+
+    def log(self, kind: str, message: str) -> None:
+        """Append a human-readable event (start, resume, failure, ...)."""
+        self._write("INSERT INTO events (time, kind, message) VALUES (?, ?, ?)",
+                    (time.time(), kind, message))
+
+    def events(self) -> list[dict]:
+        return self._query("SELECT * FROM events ORDER BY id")
+
+    def export_json(self, path: str | os.PathLike) -> None:
+        """Dump meta, config, candidates, evaluations, generations and events as JSON."""
+        data = {"meta": self.meta, "config": self._config, "candidates": self.candidates(),
+                "evaluations": self.evaluations(), "generations": self.generations(),
+                "events": self.events()}
+        with atomic_open(path) as f:
+            json.dump(data, f, indent=1)
+            f.write("\n")

@@ -1,0 +1,66 @@
+"""The search's configuration: one dataclass, validated, with the keys a resume may change."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+#: Fitness given to rejected, diverged and failed candidates (fitness is minimised).
+PENALTY = 1e6
+
+
+@dataclass
+class SearchConfig:
+    """Everything that defines a search; execution settings live in the executor."""
+
+    space: str = "ganetic"
+    population: int = 10
+    generations: int = 3
+    seed: int = 0
+    selection: str = "tournament"  # tournament | nsga2 (fitness and complexity)
+    tournament_size: int = 3
+    crossover_prob: float = 0.5
+    mutation_prob: float = 0.6
+    elites: int = 2
+    hall_of_fame: int = 10
+    short_steps: int = 40  # successive halving: every new candidate
+    full_steps: int = 120  # ... the best fraction of each generation
+    promote_fraction: float = 0.25
+    full_seeds: int = 1
+    final_top: int = 2  # elites re-evaluated on more seeds at the end
+    final_seeds: int = 2
+    baselines: tuple[str, ...] = ("bce", "ganetic")
+    task: str = "gan"
+    task_config: dict = field(default_factory=dict)
+
+    #: Keys that may change when a run is resumed (``generations`` extends a finished run).
+    RESUMABLE = ("generations",)
+
+    def identity(self) -> dict:
+        return {k: v for k, v in asdict(self).items() if k not in self.RESUMABLE}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> SearchConfig:
+        known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
+        if "baselines" in known:
+            known["baselines"] = tuple(known["baselines"])
+        return cls(**known)
+
+    def validate(self) -> None:
+        checks = [
+            (self.population >= 2, "--population must be at least 2"),
+            (self.generations >= 1, "--generations must be at least 1"),
+            (0 <= self.elites < self.population, "--elites must be below --population"),
+            (self.selection in ("tournament", "nsga2"), "--selection must be tournament or nsga2"),
+            (
+                0 < self.short_steps <= self.full_steps,
+                "--short-steps must be positive and at most --full-steps",
+            ),
+            (0 < self.promote_fraction <= 1, "--promote-fraction must be in (0, 1]"),
+            (
+                self.full_seeds >= 1 and self.final_seeds >= self.full_seeds,
+                "--final-seeds must be at least --full-seeds, which must be at least 1",
+            ),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise ValueError(message)

@@ -1,0 +1,149 @@
+"""The search's equations table: hall of fame, Pareto front and leaderboard, from the store alone.
+
+Derived from the run store and nothing else, so the views of a resumed or a crashed run are
+always consistent with its database; the loop reads the hall of fame to pick its finalists.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import replace
+
+from lossevo.runs.store import RunStore, write_table
+from lossevo.search.config import SearchConfig
+
+HOF_COLUMNS = [
+    "rank",
+    "text",
+    "fitness",
+    "std",
+    "seeds",
+    "budget",
+    "complexity",
+    "diverged",
+    "fingerprint",
+    "formula",
+    "key",
+]
+PARETO_COLUMNS = ["complexity", "fitness", "score", "text", "formula"]
+
+
+def search_config(store: RunStore) -> SearchConfig:
+    """The search config stored with a run."""
+    return SearchConfig.from_dict(store.config.get("search", {}))
+
+
+def hall_of_fame(store: RunStore, config=None) -> list[dict]:
+    """Passed candidates with results at the full budget, best mean first, one per function.
+
+    For each fingerprint the simplest formula represents it (ties broken by key).
+    """
+    config = config or search_config(store)
+    best: dict[str, dict] = {}
+    for cand in store.candidates("passed"):
+        fp = cand["fingerprint"]
+        if fp in best and (best[fp]["complexity"], best[fp]["key"]) <= (
+            cand["complexity"],
+            cand["key"],
+        ):
+            continue
+        best[fp] = cand
+    rows = []
+    for fp, cand in best.items():
+        summary = store.fitness_summary(fp)
+        if summary.get("budget") != config.full_steps or not summary.get("n"):
+            continue
+        rows.append(
+            {
+                "text": cand["text"],
+                "fitness": summary["mean"],
+                "std": summary["std"],
+                "seeds": summary["n"],
+                "budget": summary["budget"],
+                "complexity": cand["complexity"],
+                "diverged": summary["diverged"],
+                "fingerprint": fp,
+                "formula": cand["formula"],
+                "key": cand["key"],
+            }
+        )
+    rows.sort(key=lambda r: (r["fitness"], r["complexity"], r["key"]))
+    for rank, row in enumerate(rows, 1):
+        row["rank"] = rank
+    return rows[: config.hall_of_fame] if config.hall_of_fame else rows
+
+
+def baselines(store: RunStore) -> list[dict]:
+    rows = []
+    for cand in store.candidates("baseline"):
+        summary = store.fitness_summary(cand["fingerprint"])
+        rows.append(
+            {
+                "text": cand["key"].split(":", 1)[1],
+                "fitness": summary.get("mean"),
+                "std": summary.get("std"),
+                "seeds": summary.get("n"),
+                "complexity": cand["complexity"],
+                "diverged": summary.get("diverged"),
+            }
+        )
+    return rows
+
+
+def pareto_front(rows: list[dict]) -> list[dict]:
+    """Candidates that no simpler candidate beats, with PySR's score -d log(fitness)/d complexity
+    (a plain difference when fitness is not positive)."""
+    front: list[dict] = []
+    for row in sorted(rows, key=lambda r: (r["complexity"], r["fitness"])):
+        if front and row["fitness"] >= front[-1]["fitness"]:
+            continue
+        score = 0.0
+        if front:
+            prev = front[-1]
+            if row["fitness"] > 0 and prev["fitness"] > 0:
+                gain = math.log(prev["fitness"]) - math.log(row["fitness"])
+            else:
+                gain = prev["fitness"] - row["fitness"]
+            score = gain / max(row["complexity"] - prev["complexity"], 1)
+        front.append({**row, "score": score})
+    return front
+
+
+def write_views(store: RunStore) -> None:
+    """hall_of_fame.csv and pareto.csv in the run directory, regenerated from the database."""
+    config = search_config(store)
+    every = hall_of_fame(store, replace(config, hall_of_fame=0))
+    write_table(store.run_dir / "hall_of_fame.csv", every[: config.hall_of_fame], HOF_COLUMNS)
+    write_table(store.run_dir / "pareto.csv", pareto_front(every), PARETO_COLUMNS)
+
+
+def _fmt(value, spec=".4g") -> str:
+    return "-" if value is None else format(value, spec)
+
+
+def leaderboard_text(store: RunStore, top: int = 10) -> str:
+    """Rank, formula, fitness +- std over seeds, complexity; baselines at the same budget."""
+    config = search_config(store)
+    rows = hall_of_fame(store, config)[:top]
+    width = min(max([len(r["text"]) for r in rows] + [20]), 70)
+    lines = [
+        f"{'rank':>4}  {'formula':<{width}}  {'fitness':>10} {'± std':>9} {'seeds':>5} {'cplx':>4}"
+    ]
+    for r in rows:
+        text = r["text"] if len(r["text"]) <= width else r["text"][: width - 1] + "…"
+        lines.append(
+            f"{r['rank']:>4}  {text:<{width}}  {_fmt(r['fitness']):>10} "
+            f"{_fmt(r['std']):>9} {r['seeds']:>5} {r['complexity']:>4}"
+        )
+    base = baselines(store)
+    if base:
+        lines.append(f"{'':>4}  {'baselines, same budget and seeds:':<{width}}")
+        for r in base:
+            lines.append(
+                f"{'':>4}  {r['text']:<{width}}  {_fmt(r['fitness']):>10} "
+                f"{_fmt(r['std']):>9} {_fmt(r['seeds'], 'd'):>5} {r['complexity']:>4}"
+            )
+    lines.append(
+        f"(fitness: {config.task} task, lower is better; {config.full_steps} steps per evaluation)"
+    )
+    return "\n".join(lines)

@@ -1,0 +1,3 @@
+"""Multi-run studies under one protocol: replays of published comparisons and promotion of a
+search's winners through stages.
+"""

@@ -1,0 +1,165 @@
+"""A replay protocol: the losses, runs, budget and task config that define one measurement.
+
+Also the validation every study file shares (strict keys, task configs checked by the task's own
+config class), so a bad protocol or stage file fails in one line before anything is trained.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import yaml
+
+from lossevo.fitness.gan import FitnessConfig
+from lossevo.loss.reference import GANETIC_TABLE_LOSSES, LossSpec, resolve_loss
+from lossevo.util.hashing import json_digest
+
+PROTOCOL_KEYS = (
+    "name",
+    "description",
+    "losses",
+    "runs",
+    "steps",
+    "epochs",
+    "task",
+    "task_config",
+    "baseline",
+)
+
+
+class ProtocolError(ValueError):
+    """A protocol or stage file, or a replay directory, is unusable; one line says why."""
+
+
+def load_yaml_mapping(path: str | os.PathLike, keys: tuple[str, ...] | set[str], what: str) -> dict:
+    """A YAML file as a dict whose top-level keys are all in ``keys`` (else ProtocolError)."""
+    path = Path(path)
+    if not path.is_file():
+        raise ProtocolError(f"no {what} file {path}")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark else ""
+        raise ProtocolError(f"{path}: malformed YAML{where}") from None
+    if not isinstance(data, dict):
+        raise ProtocolError(f"{path}: a {what} must be a YAML mapping")
+    check_keys(data, keys, str(path))
+    return data
+
+
+def check_keys(data: dict, keys, where: str) -> None:
+    """Refuse the first unknown key, naming it and where it was found."""
+    for key in data:
+        if key not in keys:
+            raise ProtocolError(f"{where}: unknown key {key!r} (known: {', '.join(keys)})")
+
+
+def check_task_config(config_cls, task_config: dict, where: str) -> dict:
+    """A task's options, validated by its config class (unknown keys, bad values)."""
+    if not isinstance(task_config, dict):
+        raise ProtocolError(f"{where}: task_config must be a mapping")
+    try:
+        config_cls.from_config(task_config)
+    except (TypeError, ValueError) as err:
+        raise ProtocolError(f"{where}: task_config: {err}") from None
+    return dict(task_config)
+
+
+def check_gan_config(task_config: dict, where: str) -> dict:
+    """The gan task's options, validated by FitnessConfig."""
+    return check_task_config(FitnessConfig, task_config, where)
+
+
+@dataclass(frozen=True)
+class Protocol:
+    """One replay protocol; ``digest()`` identifies it in a replay directory."""
+
+    name: str
+    runs: int
+    task_config: dict
+    losses: tuple[str, ...] = GANETIC_TABLE_LOSSES
+    steps: int | None = None
+    epochs: float | None = None
+    task: str = "gan"
+    baseline: str = "bce"
+    description: str = ""
+    source: str = field(default="<memory>", compare=False)
+
+    def to_dict(self) -> dict:
+        data = asdict(self)
+        data.pop("source")
+        data["losses"] = list(self.losses)
+        return data
+
+    def digest(self) -> str:
+        """Hash of everything but the free-text description."""
+        data = {k: v for k, v in self.to_dict().items() if k != "description"}
+        return json_digest(data)
+
+    def resolve_steps(self, train_images: int) -> int:
+        """``steps``, or ceil(epochs x training images / batch size)."""
+        if self.steps is not None:
+            return self.steps
+        batch = int(self.task_config.get("batch_size", 64))
+        return math.ceil(self.epochs * train_images / batch)
+
+    def specs(self) -> dict[str, LossSpec]:
+        """The losses by name, resolved from built-in names or formulas."""
+        return {name: resolve_loss(name) for name in self.losses}
+
+
+def protocol_from_dict(data: dict, source: str = "<memory>") -> Protocol:
+    """Validate a parsed protocol mapping (strict keys, types, one budget, known baseline)."""
+    check_keys(data, PROTOCOL_KEYS, source)
+    for key in ("name", "runs", "task_config"):
+        if key not in data:
+            raise ProtocolError(f"{source}: missing key {key!r}")
+    losses = data.get("losses", list(GANETIC_TABLE_LOSSES))
+    if not isinstance(losses, list) or not losses or not all(isinstance(x, str) for x in losses):
+        raise ProtocolError(f"{source}: losses must be a non-empty list of loss names/formulas")
+    for loss in losses:
+        try:
+            resolve_loss(loss)
+        except ValueError as err:
+            raise ProtocolError(f"{source}: losses: {err}") from None
+    if len(set(losses)) != len(losses):
+        raise ProtocolError(f"{source}: losses lists a loss twice")
+    runs = data["runs"]
+    if not isinstance(runs, int) or isinstance(runs, bool) or runs < 1:
+        raise ProtocolError(f"{source}: runs must be a positive integer, got {runs!r}")
+    steps, epochs = data.get("steps"), data.get("epochs")
+    if (steps is None) == (epochs is None):
+        raise ProtocolError(f"{source}: give exactly one of steps and epochs")
+    if steps is not None and (not isinstance(steps, int) or steps < 1):
+        raise ProtocolError(f"{source}: steps must be a positive integer, got {steps!r}")
+    if epochs is not None and (not isinstance(epochs, int | float) or epochs <= 0):
+        raise ProtocolError(f"{source}: epochs must be a positive number, got {epochs!r}")
+    task = data.get("task", "gan")
+    if task != "gan":
+        raise ProtocolError(
+            f"{source}: task must be gan (a replay compares generators), got {task!r}"
+        )
+    baseline = data.get("baseline", "bce")
+    if baseline not in losses:
+        raise ProtocolError(f"{source}: baseline {baseline!r} is not among the losses")
+    return Protocol(
+        name=str(data["name"]),
+        runs=runs,
+        losses=tuple(losses),
+        steps=steps,
+        epochs=epochs,
+        task=task,
+        baseline=baseline,
+        task_config=check_gan_config(data["task_config"], source),
+        description=str(data.get("description", "")).strip(),
+        source=source,
+    )
+
+
+def load_protocol(path: str | os.PathLike) -> Protocol:
+    """Read and validate a protocol YAML file."""
+    return protocol_from_dict(load_yaml_mapping(path, PROTOCOL_KEYS, "protocol"), str(path))

@@ -1,0 +1,1 @@
+"""Small utilities with no lossevo dependencies: atomic files, hashing, YAML reading, errors."""
