@@ -19,6 +19,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from lossevo.util.errors import LossevoError
 from lossevo.util.hashing import tensors_digest
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff"}
@@ -48,7 +49,7 @@ _MEDMNIST_CLASSES = {
 _NAMES = ("mnist-offline", "digits-8x8", "mnist", "cifar10")
 
 
-class DatasetError(ValueError):
+class DatasetError(LossevoError):
     """A dataset cannot be found or read; the one-line message says what to do about it."""
 
 

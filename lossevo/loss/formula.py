@@ -12,6 +12,7 @@ import ast
 import math
 
 from lossevo.loss.ops import LEAVES, OPS
+from lossevo.util.errors import LossevoError
 
 Tree = str | float | tuple  # tuple = (op_name, tuple[Tree, ...])
 
@@ -20,7 +21,7 @@ MAX_NODES = 300
 MAX_CONSTANT = 1e6
 
 
-class FormulaError(ValueError):
+class FormulaError(LossevoError):
     """A formula that cannot be read; the message is one line that says what and where."""
 
 

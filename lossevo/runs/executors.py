@@ -21,12 +21,13 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from lossevo.fitness import make_task
+from lossevo.util.errors import LossevoError
 
 Progress = Callable[["Job", dict], None]
 _ERROR = "__executor_error__"  # key under which a worker reports an exception in the task
 
 
-class ExecutorError(ValueError):
+class ExecutorError(LossevoError):
     """A user-facing problem with how evaluations are run (bad address, bad worker count)."""
 
 

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from lossevo.util.files import atomic_open
+from lossevo.util.errors import LossevoError
 
 SCHEMA_VERSION = 1
 DB_NAME = "run.db"
@@ -53,7 +54,7 @@ CREATE TABLE events (
 _JSON_COLUMNS = ("metrics", "curves", "population", "stats")
 
 
-class StoreError(ValueError):
+class StoreError(LossevoError):
     """A user-facing problem with a run directory; the message is one line saying what to do."""
 
 

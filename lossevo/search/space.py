@@ -18,12 +18,13 @@ from lossevo.loss.formula import FormulaError, parse_formula, tree_to_text
 from lossevo.loss.ops import LEAVES, OPS
 from lossevo.loss.reference import GENERATOR_MODES, reference_loss, reference_names
 from lossevo.loss.transform import TRANSFORMS
+from lossevo.util.errors import LossevoError
 
 SPACES_DIR = Path(__file__).resolve().parent / "spaces"
 DEFAULT_SPACE = "ganetic"
 
 
-class SpaceError(ValueError):
+class SpaceError(LossevoError):
     """A search space file that is wrong; the message names the file and the key."""
 
 

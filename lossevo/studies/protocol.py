@@ -15,6 +15,7 @@ import yaml
 
 from lossevo.fitness.gan import FitnessConfig
 from lossevo.loss.reference import GANETIC_TABLE_LOSSES, LossSpec, resolve_loss
+from lossevo.util.errors import LossevoError
 from lossevo.util.hashing import json_digest
 
 PROTOCOL_KEYS = (
@@ -30,7 +31,7 @@ PROTOCOL_KEYS = (
 )
 
 
-class ProtocolError(ValueError):
+class ProtocolError(LossevoError):
     """A protocol or stage file, or a replay directory, is unusable; one line says why."""
 
 

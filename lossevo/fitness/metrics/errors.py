@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from lossevo.util.errors import LossevoError
 
-class MetricError(ValueError):
+
+class MetricError(LossevoError):
     """A metric cannot be computed from these inputs or files; the message says why in one line."""
