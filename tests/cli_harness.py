@@ -29,7 +29,7 @@ def run_cli(
     *args: str, cwd: str | os.PathLike | None = None, timeout: float = 60.0, env: dict | None = None
 ) -> CliResult:
     """``python -m lossevo.cli ARGS`` with this checkout first on the path."""
-    full_env = {**os.environ, "PYTHONPATH": str(ROOT), "LOSSEVO_NO_PROGRESS": "1", **(env or {})}
+    full_env = {**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}
     start = time.perf_counter()
     proc = subprocess.run(
         [sys.executable, "-m", "lossevo.cli", *args],
