@@ -1,6 +1,6 @@
 """One GAN training loop for any element-wise loss L(y_real, y_pred).
 
-Per step (one generator step = one step):
+Per step (one generator step = one step), with the objectives of ``lossevo.loss.objective``:
   D: loss_D = mean L(1, t(D(x))) + mean L(0, t(D(G(z).detach())))   then Adam on D
   G: "non_saturating": minimise  mean L(1, t(D(G(z))))
      "minimax":        minimise -mean L(0, t(D(G(z))))              then Adam on G
@@ -29,6 +29,7 @@ import torch
 from torch import nn
 
 from lossevo.fitness.models import ModelConfig, build_models
+from lossevo.loss.objective import discriminator_objective, generator_objective
 from lossevo.loss.transform import get_transform
 
 GENERATOR_MODES = ("non_saturating", "minimax")
@@ -114,9 +115,8 @@ def train_gan(
         fake = G(z)
 
         # discriminator step: real -> 1, fake -> 0
-        p_real, p_fake = t(D(real)), t(D(fake.detach()))
-        ones, zeros = torch.ones_like(p_real), torch.zeros_like(p_fake)
-        d_loss = loss_fn(ones, p_real).mean() + loss_fn(zeros, p_fake).mean()
+        real_scores, fake_scores = D(real), D(fake.detach())
+        d_loss = discriminator_objective(loss_fn, t, real_scores, fake_scores)
         opt_d.zero_grad(set_to_none=True)
         if d_loss.requires_grad:  # a loss constant in y_pred has no graph: no update
             d_loss.backward()
@@ -125,11 +125,7 @@ def train_gan(
 
         # generator step against the updated D (D's weights get no gradient here)
         D.requires_grad_(False)
-        p_gen = t(D(fake))
-        if generator_mode == "non_saturating":
-            g_loss = loss_fn(torch.ones_like(p_gen), p_gen).mean()
-        else:
-            g_loss = -loss_fn(torch.zeros_like(p_gen), p_gen).mean()
+        g_loss = generator_objective(loss_fn, t, generator_mode, D(fake))
         opt_g.zero_grad(set_to_none=True)
         if g_loss.requires_grad:
             g_loss.backward()
@@ -147,6 +143,7 @@ def train_gan(
         steps_done = step
 
         if step == 1 or step % cfg.curve_every == 0 or step == cfg.steps:
+            p_real, p_fake = t(real_scores.detach()), t(fake_scores.detach())
             values = torch.stack([d_loss, g_loss, p_real.mean(), p_fake.mean()]).detach().tolist()
             for key, value in zip(("d_loss", "g_loss", "d_real", "d_fake"), values, strict=True):
                 curves[key].append(value)

@@ -1,12 +1,13 @@
 """A discovered loss as a standalone Python module that imports only torch.
 
-The module's ``loss`` is the very source the engine trains with (``LossExpr.torch_source``) and
-its ``transform`` is copied from ``lossevo.loss.transform``, so the exported function, the
-trained one and the displayed formula are one function.
+The module's ``loss`` is the very source the engine trains with (``LossExpr.torch_source``), its
+``transform`` is copied from ``lossevo.loss.transform`` and its two objectives from
+``lossevo.loss.objective``, so the exported, the trained and the displayed loss are one function.
 """
 
 from __future__ import annotations
 
+import ast
 import datetime as _dt
 import inspect
 import json
@@ -15,17 +16,27 @@ import textwrap
 from pathlib import Path
 
 from lossevo.loss import transform
+from lossevo.loss.objective import discriminator_objective, generator_objective
 from lossevo.loss.reference import LossSpec
 from lossevo.util.version import __version__
 
+
+def plain_source(fn, name: str | None = None) -> str:
+    """``fn``'s source without annotations, optionally renamed: exported modules import only
+    torch, so hints naming ``Callable`` or lossevo types cannot travel with the code."""
+    source = textwrap.dedent(inspect.getsource(fn))
+    node = ast.parse(source).body[0]
+    body = "".join(source.splitlines(keepends=True)[node.body[0].lineno - 1 :])
+    return f"def {name or node.name}({', '.join(a.arg for a in node.args.args)}):\n{body}"
+
+
 _TRANSFORM_SOURCE = {
-    "sigmoid": inspect.getsource(transform.sigmoid_clipped).replace(
-        "def sigmoid_clipped(score: torch.Tensor) -> torch.Tensor:", "def transform(score):"
-    ),
-    "raw": inspect.getsource(transform.identity).replace(
-        "def identity(score: torch.Tensor) -> torch.Tensor:", "def transform(score):"
-    ),
+    "sigmoid": plain_source(transform.sigmoid_clipped, "transform"),
+    "raw": plain_source(transform.identity, "transform"),
 }
+_OBJECTIVES_SOURCE = "\n\n".join(
+    plain_source(fn) for fn in (discriminator_objective, generator_objective)
+)
 
 _TEMPLATE = '''"""{title}
 
@@ -54,6 +65,8 @@ CLIP = {clip!r}
 
 {transform_source}
 
+{objectives_source}
+
 class {class_name}(torch.nn.Module):
     """The loss on raw discriminator scores: ``discriminator_loss`` and ``generator_loss``."""
 
@@ -62,15 +75,10 @@ class {class_name}(torch.nn.Module):
         return loss(y_real, y_pred).mean()
 
     def discriminator_loss(self, real_scores, fake_scores):
-        p_real, p_fake = transform(real_scores), transform(fake_scores)
-        return (loss(torch.ones_like(p_real), p_real).mean()
-                + loss(torch.zeros_like(p_fake), p_fake).mean())
+        return discriminator_objective(loss, transform, real_scores, fake_scores)
 
     def generator_loss(self, fake_scores):
-        p_fake = transform(fake_scores)
-        if GENERATOR == "minimax":
-            return -loss(torch.zeros_like(p_fake), p_fake).mean()
-        return loss(torch.ones_like(p_fake), p_fake).mean()
+        return generator_objective(loss, transform, GENERATOR, fake_scores)
 '''
 
 
@@ -102,6 +110,7 @@ def module_source(spec: LossSpec, provenance: dict | None = None) -> str:
         clip=transform.CLIP,
         loss_source=spec.expr.torch_source.rstrip(),
         transform_source=_TRANSFORM_SOURCE[spec.transform].rstrip() + "\n",
+        objectives_source=_OBJECTIVES_SOURCE.rstrip() + "\n",
         class_name=class_name_for(spec.name),
     )
 
