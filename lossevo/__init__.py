@@ -1,5 +1,41 @@
-"""lossevo: genetic programming for GAN loss functions."""
+"""lossevo: genetic programming for GAN loss functions.
 
+The Python API (``lossevo.search``, ``lossevo.loss``, ``lossevo.evaluate``...) lives in
+:mod:`lossevo.api`; the command line in :mod:`lossevo.cli` is a thin layer over it.
+"""
+
+from lossevo.api import (
+    ApiError,
+    GanLoss,
+    Run,
+    evaluate,
+    export,
+    loss,
+    open_run,
+    promote,
+    promote_report,
+    replay,
+    replay_report,
+    resume,
+    search,
+)
+from lossevo.util.errors import LossevoError
 from lossevo.util.version import __version__
 
-__all__ = ["__version__"]
+__all__ = [
+    "ApiError",
+    "GanLoss",
+    "LossevoError",
+    "Run",
+    "__version__",
+    "evaluate",
+    "export",
+    "loss",
+    "open_run",
+    "promote",
+    "promote_report",
+    "replay",
+    "replay_report",
+    "resume",
+    "search",
+]

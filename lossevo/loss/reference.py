@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from lossevo.loss.expr import LossExpr
 from lossevo.loss.formula import FormulaError
 from lossevo.loss.transform import TRANSFORMS
+from lossevo.util.errors import LossevoError
 
 GENERATOR_MODES = ("non_saturating", "minimax")
 
@@ -24,6 +25,10 @@ BCE_FORMULA = "-(y_real*log(y_pred) + (1 - y_real)*log(1 - y_pred))"
 #: p**3 + sqrt(|3.985*y/(p + 1e-8)| + 1e-8). The registry's protected division and square root
 #: are exactly these guards for p > 0, so the formula needs no extra epsilons.
 GANETIC_FORMULA = "y_pred**3 + sqrt(3.985*y_real/y_pred)"
+
+
+class LossSpecError(LossevoError):
+    """An unknown transform, generator convention or built-in loss name."""
 
 
 @dataclass(frozen=True)
@@ -38,11 +43,11 @@ class LossSpec:
 
     def __post_init__(self):
         if self.transform not in TRANSFORMS:
-            raise ValueError(
+            raise LossSpecError(
                 f"unknown transform {self.transform!r}; use one of {', '.join(TRANSFORMS)}"
             )
         if self.generator not in GENERATOR_MODES:
-            raise ValueError(
+            raise LossSpecError(
                 f"unknown generator convention {self.generator!r}; use one of "
                 f"{', '.join(GENERATOR_MODES)}"
             )
@@ -141,7 +146,7 @@ def reference_loss(name: str) -> LossSpec:
     try:
         spec = _REFERENCE[name.lower()]
     except KeyError:
-        raise ValueError(
+        raise LossSpecError(
             f"unknown loss {name!r}; built-in losses: {', '.join(_REFERENCE)}"
         ) from None
     return LossSpec.from_formula(

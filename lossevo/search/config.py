@@ -4,8 +4,14 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
+from lossevo.util.errors import LossevoError
+
 #: Fitness given to rejected, diverged and failed candidates (fitness is minimised).
 PENALTY = 1e6
+
+
+class ConfigError(LossevoError):
+    """A search setting out of range; the message names the flag (the API's keyword)."""
 
 
 @dataclass
@@ -63,4 +69,4 @@ class SearchConfig:
         ]
         for ok, message in checks:
             if not ok:
-                raise ValueError(message)
+                raise ConfigError(message)

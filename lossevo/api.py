@@ -1,0 +1,330 @@
+"""The Python API: what the CLI does, as functions for notebooks and scripts.
+
+``import lossevo`` and call ``lossevo.search(...)``, ``lossevo.loss("ganetic")``,
+``lossevo.evaluate(...)``, ``lossevo.replay(...)``. Arguments are checked by the same library
+code the CLI calls, so a bad one raises a :class:`LossevoError` with the one line the CLI prints.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import os
+from dataclasses import fields, replace
+from pathlib import Path
+
+from lossevo.fitness.evaluate import evaluate_loss
+from lossevo.fitness.gan import FitnessConfig
+from lossevo.loss.export import export_loss
+from lossevo.loss.objective import GanLoss
+from lossevo.loss.reference import LossSpec, resolve_loss
+from lossevo.report.views import export_run
+from lossevo.runs.store import RunStore
+from lossevo.search.config import SearchConfig
+from lossevo.search.leaderboard import HOF_COLUMNS, hall_of_fame, search_config
+from lossevo.search.run import resume_search, start_search
+from lossevo.studies.promote import promote_report_only, run_losses, run_promotion
+from lossevo.studies.replay import report_only, run_replay
+from lossevo.util.errors import LossevoError
+
+PathLike = str | os.PathLike
+_DEFAULTS = SearchConfig()
+
+
+class ApiError(LossevoError):
+    """A bad argument to a Python API function."""
+
+
+def _silent(*_args, **_kwargs) -> None:
+    pass
+
+
+def loss(
+    name_or_formula: str, *, transform: str | None = None, generator: str | None = None
+) -> GanLoss:
+    """A built-in loss (``bce``, ``ganetic``, ...) or a formula as a torch module.
+
+    ``transform`` (sigmoid | raw) and ``generator`` (non_saturating | minimax) override the
+    loss's own conventions (formulas default to sigmoid and non_saturating).
+    """
+    return GanLoss(resolve_loss(name_or_formula, transform=transform, generator=generator))
+
+
+def export(loss: str | GanLoss | LossSpec, path: PathLike, *, source: str | None = None) -> Path:
+    """Write ``loss`` as a standalone module that imports only torch; ``path`` is a .py file
+    or a directory (``<name>.py`` inside). ``source`` is quoted as its provenance."""
+    spec = _spec_of(loss)
+    return export_loss(spec, path, provenance={"source": source or spec.name})
+
+
+def default_run_dir() -> Path:
+    """``runs/search-<date>-<time>``: where a search goes when no directory is named."""
+    return Path(f"runs/search-{_dt.datetime.now():%Y%m%d-%H%M%S}")
+
+
+def _search_config(settings: dict) -> SearchConfig:
+    known = {f.name for f in fields(SearchConfig)}
+    unknown = sorted(set(settings) - known)
+    if unknown:
+        raise ApiError(
+            f"unknown search setting(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}"
+        )
+    config = replace(_DEFAULTS, **settings)
+    config.validate()
+    return config
+
+
+def search(
+    run_dir: PathLike | None = None,
+    *,
+    space: str = _DEFAULTS.space,
+    population: int = _DEFAULTS.population,
+    generations: int = _DEFAULTS.generations,
+    seed: int = _DEFAULTS.seed,
+    task: str = _DEFAULTS.task,
+    task_config: dict | None = None,
+    workers: int = 1,
+    ray_address: str | None = None,
+    gpus_per_eval: float = 0.0,
+    eval_timeout: float | None = None,
+    progress: bool = True,
+    **settings,
+) -> Run:
+    """Run an evolutionary search in a new run directory and return it as a :class:`Run`.
+
+    ``settings`` are the other :class:`~lossevo.search.config.SearchConfig` fields
+    (``short_steps``, ``full_steps``, ``elites``, ``selection``...). ``task="probe"`` is a
+    seconds-cheap smoke run. ``progress=False`` prints nothing.
+    """
+    config = _search_config(
+        {
+            "space": space,
+            "population": population,
+            "generations": generations,
+            "seed": seed,
+            "task": task,
+            "task_config": dict(task_config or {}),
+            **settings,
+        }
+    )
+    run_dir = Path(run_dir) if run_dir is not None else default_run_dir()
+    start_search(
+        run_dir,
+        config,
+        workers=workers,
+        ray_address=ray_address,
+        gpus_per_eval=gpus_per_eval,
+        eval_timeout=eval_timeout,
+        echo=print if progress else _silent,
+        progress=progress,
+    )
+    return Run(run_dir)
+
+
+def resume(
+    run_dir: PathLike,
+    *,
+    generations: int | None = None,
+    workers: int = 1,
+    ray_address: str | None = None,
+    gpus_per_eval: float = 0.0,
+    eval_timeout: float | None = None,
+    progress: bool = True,
+    **expected,
+) -> Run:
+    """Continue a run after a crash, or extend it to ``generations``.
+
+    ``expected`` settings (``space=``, ``seed=``...) are checked against the stored run and
+    refused if they differ; only ``generations`` may change.
+    """
+    resume_search(
+        run_dir,
+        overrides={"generations": generations, **expected},
+        workers=workers,
+        ray_address=ray_address,
+        gpus_per_eval=gpus_per_eval,
+        eval_timeout=eval_timeout,
+        echo=print if progress else _silent,
+        progress=progress,
+    )
+    return Run(run_dir)
+
+
+def open_run(run_dir: PathLike) -> Run:
+    """An existing search run directory, to read its leaderboard and best losses."""
+    return Run(run_dir)
+
+
+class Run:
+    """A search run directory; everything is read from its database when asked for."""
+
+    def __init__(self, run_dir: PathLike):
+        self.run_dir = Path(run_dir)
+        with RunStore.open(self.run_dir, kind="search") as store:
+            self.config: SearchConfig = search_config(store)
+
+    def __repr__(self) -> str:
+        return f"Run({str(self.run_dir)!r}, space={self.config.space!r}, task={self.config.task!r})"
+
+    @property
+    def generations_done(self) -> int:
+        """Generations stored so far (a resume with ``generations=`` may add more)."""
+        with RunStore.open(self.run_dir, kind="search") as store:
+            return len(store.generations())
+
+    def leaderboard(self, top: int | None = None, *, as_frame: bool = False):
+        """The hall of fame, best first: one dict per distinct function (rank, text, fitness,
+        std, seeds, budget, complexity, diverged, fingerprint, formula, key).
+
+        A list of dicts; ``as_frame=True`` returns the same rows as a pandas DataFrame.
+        """
+        with RunStore.open(self.run_dir, kind="search") as store:
+            rows = hall_of_fame(store, replace(search_config(store), hall_of_fame=0))
+        rows = rows if top is None else rows[: _at_least_one("top", top)]
+        if not as_frame:
+            return rows
+        try:
+            import pandas
+        except ImportError:
+            raise ApiError("as_frame=True needs pandas: pip install pandas") from None
+        return pandas.DataFrame(rows, columns=HOF_COLUMNS)
+
+    def best(self, k: int = 1) -> list[GanLoss]:
+        """The ``k`` best losses as torch modules, best first, with the run's transform and
+        generator convention (``discriminator_loss``/``generator_loss`` as trained)."""
+        return [GanLoss(spec) for _, spec in run_losses(self.run_dir, _at_least_one("k", k))]
+
+    def export(self, out_dir: PathLike, top: int = 3) -> list[Path]:
+        """Write the ``top`` best losses as standalone modules ``rank<N>.py`` in ``out_dir``."""
+        return export_run(self.run_dir, top=_at_least_one("top", top), out_dir=Path(out_dir))
+
+
+def _at_least_one(name: str, value: int) -> int:
+    if not isinstance(value, int) or value < 1:
+        raise ApiError(f"--{name} must be at least 1, got {value!r}")
+    return value
+
+
+def evaluate(
+    loss: str | GanLoss | LossSpec,
+    *,
+    seeds: int = 3,
+    steps: int = 300,
+    dataset: str = FitnessConfig.dataset,
+    width: int = FitnessConfig.width,
+    batch_size: int = FitnessConfig.batch_size,
+    n_samples: int = FitnessConfig.n_samples,
+    device: str = FitnessConfig.device,
+    aggregate: str = "mean",
+    out: PathLike | None = None,
+    download: bool = False,
+    progress: bool = True,
+    **task_options,
+) -> dict:
+    """Train a DCGAN with ``loss`` on ``seeds`` seeds for ``steps`` steps and score each run.
+
+    ``loss`` is a name, a formula or a module from :func:`loss`; ``task_options`` are the other
+    gan task settings (``data_root``, ``image_size``, ``metric``, ``inception_weights``...).
+    Returns ``{"loss", "protocol", "steps", "summary", "runs"}``; with ``out``, also writes
+    ``samples.png`` and ``evaluation.json`` there.
+    """
+    spec = _spec_of(loss)
+    options = {
+        "dataset": dataset,
+        "width": width,
+        "batch_size": batch_size,
+        "n_samples": n_samples,
+        "device": device,
+        **task_options,
+    }
+    return evaluate_loss(
+        spec,
+        FitnessConfig.from_config(options),
+        steps=steps,
+        seeds=seeds,
+        how=aggregate,
+        out=out,
+        download=download,
+        progress=progress,
+        echo=print if progress else _silent,
+    )
+
+
+def _spec_of(loss: str | GanLoss | LossSpec) -> LossSpec:
+    if isinstance(loss, GanLoss):
+        return loss.spec
+    if isinstance(loss, LossSpec):
+        return loss
+    if isinstance(loss, str):
+        return resolve_loss(loss)
+    raise ApiError(f"a loss is a name, a formula or lossevo.loss(...), not {type(loss).__name__}")
+
+
+def replay(
+    config_path: PathLike,
+    out: PathLike,
+    *,
+    workers: int = 1,
+    ray_address: str | None = None,
+    progress: bool = True,
+) -> Path:
+    """Run (or resume) the replay of a protocol YAML in ``out``; returns ``report.md``'s path."""
+    return run_replay(
+        config_path,
+        out,
+        workers=workers,
+        ray_address=ray_address,
+        progress=progress,
+        echo=print if progress else _silent,
+    )
+
+
+def replay_report(out: PathLike) -> Path:
+    """Rewrite the report of an existing replay directory from its store, training nothing."""
+    return report_only(Path(out))
+
+
+def promote(
+    run_dir: PathLike,
+    stages: PathLike,
+    out: PathLike,
+    *,
+    top: int = 3,
+    workers: int = 1,
+    ray_address: str | None = None,
+    progress: bool = True,
+) -> Path:
+    """Take a run's ``top`` best losses and the baselines through the stages YAML in ``out``;
+    returns the report's path."""
+    return run_promotion(
+        run_dir,
+        stages,
+        out,
+        top=top,
+        workers=workers,
+        ray_address=ray_address,
+        progress=progress,
+        echo=print if progress else _silent,
+    )
+
+
+def promote_report(out: PathLike) -> Path:
+    """Rewrite the report of an existing promotion directory, training nothing."""
+    return promote_report_only(Path(out))
+
+
+__all__ = [
+    "ApiError",
+    "default_run_dir",
+    "GanLoss",
+    "Run",
+    "evaluate",
+    "export",
+    "loss",
+    "open_run",
+    "promote",
+    "promote_report",
+    "replay",
+    "replay_report",
+    "resume",
+    "search",
+]
