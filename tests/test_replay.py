@@ -6,7 +6,6 @@ command layer; the other tests resume it, refuse other protocols and check what 
 
 from __future__ import annotations
 
-import argparse
 import csv
 from dataclasses import asdict
 from pathlib import Path
@@ -15,7 +14,7 @@ import pytest
 import torch
 from PIL import Image
 
-from lossevo.cli import replay as commands_replay
+from lossevo.cli import build_parser
 from lossevo.runs.store import RunStore
 from lossevo.studies.protocol import ProtocolError, load_protocol
 from lossevo.studies.replay import run_replay
@@ -42,10 +41,8 @@ def one_thread():
 
 
 def command(*argv: str) -> int:
-    """Run a replay/promote command as the CLI would (parser from commands_replay.register)."""
-    parser = argparse.ArgumentParser(prog="lossevo")
-    commands_replay.register(parser.add_subparsers(dest="command"))
-    args = parser.parse_args(argv)
+    """Run a replay/promote command in-process, through the CLI's own parser."""
+    args = build_parser().parse_args(argv)
     return args.func(args)
 
 

@@ -1,15 +1,32 @@
-"""The ``search`` and ``resume`` commands: flags to a SearchConfig and an executor."""
+"""The ``search`` and ``resume`` commands: flags to ``lossevo.search`` and ``lossevo.resume``."""
 
 from __future__ import annotations
 
 import argparse
-import datetime as _dt
 from pathlib import Path
 
+from lossevo import api
 from lossevo.search.config import SearchConfig
-from lossevo.search.run import resume_search, start_search
 
 DEFAULTS = SearchConfig()
+#: SearchConfig fields that ``search`` takes from flags of the same name.
+SEARCH_FLAGS = (
+    "space",
+    "population",
+    "generations",
+    "seed",
+    "selection",
+    "elites",
+    "short_steps",
+    "full_steps",
+    "promote_fraction",
+    "full_seeds",
+    "final_top",
+    "final_seeds",
+    "task",
+)
+#: Flags of ``resume`` that must equal the stored run's values.
+RESUME_CHECKS = ("space", "seed", "population", "full_steps", "task")
 
 
 def add_execution_options(parser: argparse.ArgumentParser, *, gpus_and_timeout: bool = True):
@@ -129,16 +146,10 @@ def register(sub) -> None:
     resume.add_argument(
         "--generations", type=int, default=None, help="extend the run to this many generations"
     )
-    for name, kind in [
-        ("space", str),
-        ("seed", int),
-        ("population", int),
-        ("full-steps", int),
-        ("task", str),
-    ]:
+    for dest in RESUME_CHECKS:
         resume.add_argument(
-            f"--{name}",
-            type=kind,
+            f"--{dest.replace('_', '-')}",
+            type=type(getattr(DEFAULTS, dest)),
             default=None,
             help="must equal the stored run's value (checked, never changed)",
         )
@@ -147,53 +158,33 @@ def register(sub) -> None:
 
 
 def cmd_search(args: argparse.Namespace) -> int:
-    config = SearchConfig(
-        space=args.space,
-        population=args.population,
-        generations=args.generations,
-        seed=args.seed,
-        selection=args.selection,
-        elites=args.elites,
-        short_steps=args.short_steps,
-        full_steps=args.full_steps,
-        promote_fraction=args.promote_fraction,
-        full_seeds=args.full_seeds,
-        final_top=args.final_top,
-        final_seeds=args.final_seeds,
-        task=args.task,
-        task_config=_task_config(args),
-    )
-    run_dir = Path(args.run_dir or f"runs/search-{_dt.datetime.now():%Y%m%d-%H%M%S}")
+    settings = {name: getattr(args, name) for name in SEARCH_FLAGS}
+    run_dir = Path(args.run_dir) if args.run_dir else api.default_run_dir()
     print(f"run directory: {run_dir}  (resume with: lossevo resume {run_dir})")
-    start_search(
+    api.search(
         run_dir,
-        config,
+        task_config=_task_config(args),
         workers=args.workers,
         ray_address=args.ray_address,
         gpus_per_eval=args.gpus_per_eval,
         eval_timeout=args.eval_timeout,
         progress=not args.quiet,
+        **settings,
     )
     print(f"\nmore: lossevo show {run_dir}   |   lossevo export {run_dir} --top 3 -o losses/")
     return 0
 
 
 def cmd_resume(args: argparse.Namespace) -> int:
-    overrides = {
-        "generations": args.generations,
-        "space": args.space,
-        "seed": args.seed,
-        "population": args.population,
-        "full_steps": args.full_steps,
-        "task": args.task,
-    }
-    resume_search(
+    expected = {name: getattr(args, name) for name in RESUME_CHECKS}
+    api.resume(
         args.run_dir,
-        overrides=overrides,
+        generations=args.generations,
         workers=args.workers,
         ray_address=args.ray_address,
         gpus_per_eval=args.gpus_per_eval,
         eval_timeout=args.eval_timeout,
         progress=not args.quiet,
+        **expected,
     )
     return 0

@@ -1,0 +1,31 @@
+"""``lossevo export TARGET -o OUT``: a loss, or a run's best losses, as standalone modules."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from lossevo import api
+from lossevo.cli.loss_options import add_loss_options
+
+
+def register(sub) -> None:
+    export = sub.add_parser("export", help="write a loss as a standalone torch module")
+    export.add_argument("target", help="built-in loss name, formula, or run directory")
+    export.add_argument(
+        "-o", "--output", required=True, help="output .py file, or directory (one module per loss)"
+    )
+    export.add_argument("--top", type=int, default=3, help="how many of a run's best losses")
+    add_loss_options(export)
+    export.set_defaults(func=cmd_export)
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    target = Path(args.target)
+    if target.is_dir():
+        for path in api.open_run(target).export(Path(args.output), top=args.top):
+            print(path)
+        return 0
+    loss = api.loss(args.target, transform=args.transform, generator=args.generator)
+    print(api.export(loss, args.output, source=args.target))
+    return 0
