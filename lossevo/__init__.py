@@ -9,15 +9,15 @@ from lossevo.api import (
     GanLoss,
     Run,
     evaluate,
+    evolve,
     export,
-    loss,
+    gan_loss,
     open_run,
     promote,
     promote_report,
     replay,
     replay_report,
     resume,
-    search,
 )
 from lossevo.util.errors import LossevoError
 from lossevo.util.version import __version__
@@ -29,13 +29,13 @@ __all__ = [
     "Run",
     "__version__",
     "evaluate",
+    "evolve",
     "export",
-    "loss",
+    "gan_loss",
     "open_run",
     "promote",
     "promote_report",
     "replay",
     "replay_report",
     "resume",
-    "search",
 ]

@@ -1,6 +1,6 @@
 """The Python API: what the CLI does, as functions for notebooks and scripts.
 
-``import lossevo`` and call ``lossevo.search(...)``, ``lossevo.loss("ganetic")``,
+``import lossevo`` and call ``lossevo.evolve(...)``, ``lossevo.gan_loss("ganetic")``,
 ``lossevo.evaluate(...)``, ``lossevo.replay(...)``. Arguments are checked by the same library
 code the CLI calls, so a bad one raises a :class:`LossevoError` with the one line the CLI prints.
 """
@@ -38,7 +38,7 @@ def _silent(*_args, **_kwargs) -> None:
     pass
 
 
-def loss(
+def gan_loss(
     name_or_formula: str, *, transform: str | None = None, generator: str | None = None
 ) -> GanLoss:
     """A built-in loss (``bce``, ``ganetic``, ...) or a formula as a torch module.
@@ -73,7 +73,7 @@ def _search_config(settings: dict) -> SearchConfig:
     return config
 
 
-def search(
+def evolve(
     run_dir: PathLike | None = None,
     *,
     space: str = _DEFAULTS.space,
@@ -222,7 +222,7 @@ def evaluate(
 ) -> dict:
     """Train a DCGAN with ``loss`` on ``seeds`` seeds for ``steps`` steps and score each run.
 
-    ``loss`` is a name, a formula or a module from :func:`loss`; ``task_options`` are the other
+    ``loss`` is a name, a formula or a module from :func:`gan_loss`; ``task_options`` are the other
     gan task settings (``data_root``, ``image_size``, ``metric``, ``inception_weights``...).
     Returns ``{"loss", "protocol", "steps", "summary", "runs"}``; with ``out``, also writes
     ``samples.png`` and ``evaluation.json`` there.
@@ -256,7 +256,9 @@ def _spec_of(loss: str | GanLoss | LossSpec) -> LossSpec:
         return loss
     if isinstance(loss, str):
         return resolve_loss(loss)
-    raise ApiError(f"a loss is a name, a formula or lossevo.loss(...), not {type(loss).__name__}")
+    raise ApiError(
+        f"a loss is a name, a formula or lossevo.gan_loss(...), not {type(loss).__name__}"
+    )
 
 
 def replay(
@@ -310,21 +312,3 @@ def promote(
 def promote_report(out: PathLike) -> Path:
     """Rewrite the report of an existing promotion directory, training nothing."""
     return promote_report_only(Path(out))
-
-
-__all__ = [
-    "ApiError",
-    "default_run_dir",
-    "GanLoss",
-    "Run",
-    "evaluate",
-    "export",
-    "loss",
-    "open_run",
-    "promote",
-    "promote_report",
-    "replay",
-    "replay_report",
-    "resume",
-    "search",
-]

@@ -4,7 +4,9 @@ refused with the CLI's own one-line messages."""
 
 from __future__ import annotations
 
+import importlib
 import importlib.util
+from pathlib import Path
 
 import pytest
 import torch
@@ -15,6 +17,7 @@ from lossevo.fitness.models import ModelConfig, build_models
 from lossevo.fitness.train import TrainConfig, train_gan
 from lossevo.loss.screen import probe_scores
 
+PACKAGE = Path(lossevo.__file__).parent
 LOSSES = ["ganetic", "hinge", "adversarial", "y_pred**2 - 2*y_real*y_pred"]
 
 
@@ -45,7 +48,7 @@ def objectives_and_grads(crit, real, fake) -> list[torch.Tensor]:
 
 @pytest.mark.parametrize("name", LOSSES)
 def test_loss_module_equals_the_exported_module_in_values_and_gradients(name, tmp_path):
-    crit = lossevo.loss(name, transform="raw" if "2*y_real" in name else None)
+    crit = lossevo.gan_loss(name, transform="raw" if "2*y_real" in name else None)
     exported = exported_class(load_module(lossevo.export(crit, tmp_path / "mine.py")))()
     scores = probe_scores(crit.spec.transform)
     ours = objectives_and_grads(crit, scores, scores.flip(0))
@@ -74,7 +77,7 @@ def first_step_by_hand(images, crit, config: TrainConfig) -> tuple[float, float]
 @pytest.mark.parametrize("name", ["ganetic", "hinge", "adversarial"])
 def test_loss_module_computes_what_the_training_loop_minimises(name):
     images = torch.rand(32, 1, 8, 8, generator=torch.Generator().manual_seed(5)) * 2 - 1
-    crit = lossevo.loss(name)
+    crit = lossevo.gan_loss(name)
     config = TrainConfig(steps=1, batch_size=16, width=8, latent_dim=16, seed=3, curve_every=1)
     result = train_gan(
         images,
@@ -88,8 +91,19 @@ def test_loss_module_computes_what_the_training_loop_minimises(name):
     assert result.curves["g_loss"][0] == pytest.approx(g_loss, rel=1e-6)
 
 
+def test_api_names_leave_every_subpackage_importable():
+    # A function named like a subpackage (lossevo.search) would break `import lossevo.search.gp`.
+    import lossevo.search.gp as gp
+
+    for package in sorted(p.parent.name for p in PACKAGE.glob("*/__init__.py")):
+        module = importlib.import_module(f"lossevo.{package}")
+        assert getattr(lossevo, package) is module, f"lossevo.{package} is shadowed"
+    assert gp.__name__ == "lossevo.search.gp"
+    assert set(lossevo.__all__) <= set(dir(lossevo))
+
+
 def test_loss_module_describes_itself():
-    crit = lossevo.loss("hinge", generator="minimax")
+    crit = lossevo.gan_loss("hinge", generator="minimax")
     assert crit.name == "hinge" and crit.generator == "minimax" and crit.spec.transform == "raw"
     assert "Max" in crit.formula and "max" in crit.latex and "hinge" not in repr(crit)
     y = torch.tensor([0.0, 1.0])
@@ -99,7 +113,7 @@ def test_loss_module_describes_itself():
 @pytest.fixture(scope="module")
 def probe_run(tmp_path_factory):
     run_dir = tmp_path_factory.mktemp("api") / "run"
-    return lossevo.search(run_dir, task="probe", population=4, generations=1, progress=False)
+    return lossevo.evolve(run_dir, task="probe", population=4, generations=1, progress=False)
 
 
 def test_search_returns_a_run_with_a_leaderboard_as_rows(probe_run):
@@ -146,9 +160,9 @@ def test_resume_extends_a_run_and_open_run_reads_it(probe_run):
 @pytest.mark.parametrize(
     "call, message",
     [
-        (lambda: lossevo.search(population=3, popsize=4), "unknown search setting(s) popsize"),
-        (lambda: lossevo.loss("bce", transform="tanh"), "unknown transform 'tanh'"),
-        (lambda: lossevo.evaluate(42), "a loss is a name, a formula or lossevo.loss"),
+        (lambda: lossevo.evolve(population=3, popsize=4), "unknown search setting(s) popsize"),
+        (lambda: lossevo.gan_loss("bce", transform="tanh"), "unknown transform 'tanh'"),
+        (lambda: lossevo.evaluate(42), "a loss is a name, a formula or lossevo.gan_loss"),
         (lambda: lossevo.open_run("/nonexistent/run"), "does not exist"),
     ],
 )
@@ -169,10 +183,10 @@ def test_best_and_export_refuse_a_count_below_one(probe_run, tmp_path):
     "api_call, cli_args",
     [
         (
-            lambda d: lossevo.search(d / "r", task="probe", population=1, progress=False),
+            lambda d: lossevo.evolve(d / "r", task="probe", population=1, progress=False),
             ["search", "--task", "probe", "--population", "1", "--run-dir", "r"],
         ),
-        (lambda d: lossevo.loss("frob(y_pred)"), ["show", "frob(y_pred)"]),
+        (lambda d: lossevo.gan_loss("frob(y_pred)"), ["show", "frob(y_pred)"]),
         (lambda d: lossevo.resume(d / "nothing", progress=False), ["resume", "nothing"]),
     ],
 )

@@ -88,7 +88,7 @@ def test_installed_command_shows_and_exports_a_loss(installed):
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     scores = probe_scores("sigmoid")
-    want = lossevo.loss("ganetic")
+    want = lossevo.gan_loss("ganetic")
     got = next(
         v for v in vars(module).values() if isinstance(v, type) and v.__name__.endswith("Loss")
     )()

@@ -66,7 +66,7 @@ def register(sub) -> None:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    loss = api.loss(args.loss, transform=args.transform, generator=args.generator)
+    loss = api.gan_loss(args.loss, transform=args.transform, generator=args.generator)
     record = api.evaluate(
         loss,
         seeds=args.seeds,

@@ -26,6 +26,6 @@ def cmd_export(args: argparse.Namespace) -> int:
         for path in api.open_run(target).export(Path(args.output), top=args.top):
             print(path)
         return 0
-    loss = api.loss(args.target, transform=args.transform, generator=args.generator)
+    loss = api.gan_loss(args.target, transform=args.transform, generator=args.generator)
     print(api.export(loss, args.output, source=args.target))
     return 0

@@ -161,7 +161,7 @@ def cmd_search(args: argparse.Namespace) -> int:
     settings = {name: getattr(args, name) for name in SEARCH_FLAGS}
     run_dir = Path(args.run_dir) if args.run_dir else api.default_run_dir()
     print(f"run directory: {run_dir}  (resume with: lossevo resume {run_dir})")
-    api.search(
+    api.evolve(
         run_dir,
         task_config=_task_config(args),
         workers=args.workers,

@@ -25,7 +25,7 @@ def cmd_show(args: argparse.Namespace) -> int:
     if target.is_dir():
         show_run(target, top=args.top)
         return 0
-    spec = api.loss(args.target, transform=args.transform, generator=args.generator).spec
+    spec = api.gan_loss(args.target, transform=args.transform, generator=args.generator).spec
     verdict = screen(spec)
     print(f"name        {spec.name}")
     print(f"canonical   {spec.expr.text}")
