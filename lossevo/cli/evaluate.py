@@ -64,18 +64,24 @@ def register(sub) -> None:
     ev.add_argument("--transform", choices=["sigmoid", "raw"], default=None)
     ev.add_argument("--generator", choices=["non_saturating", "minimax"], default=None)
     ev.add_argument("--out", default=None, help="output folder (default evaluations/<loss>)")
+    ev.add_argument(
+        "--no-screen", action="store_true", help="train even a loss that screening rejects"
+    )
     ev.set_defaults(func=cmd_evaluate)
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from lossevo.fitness.gan import GanFitness, aggregate
     from lossevo.loss.reference import resolve_loss
+    from lossevo.loss.screen import require_passing
 
     if args.steps < 1:
         raise ValueError(f"--steps must be at least 1 (got {args.steps}); try --steps 300")
     if args.seeds < 1:
         raise ValueError(f"--seeds must be at least 1 (got {args.seeds})")
     spec = resolve_loss(args.loss, transform=args.transform, generator=args.generator)
+    if not args.no_screen:
+        require_passing(spec)
     if args.download:
         from lossevo.fitness.data import load_dataset
 
