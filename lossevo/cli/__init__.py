@@ -31,53 +31,59 @@ def _add_loss_options(parser: argparse.ArgumentParser) -> None:
 
 def cmd_show(args: argparse.Namespace) -> int:
     """Show a loss (canonical form, LaTeX, screening verdict) or a run directory."""
-    target = Path(args.target)
-    if target.is_dir():
+    from lossevo.report.target import resolve_target
+
+    target = resolve_target(args.target, transform=args.transform, generator=args.generator)
+    if target.note:
+        print(f"lossevo: {target.note}", file=sys.stderr)
+    if target.run_dir is not None:
         from lossevo.report.views import show_run
 
-        show_run(target, top=args.top)
+        show_run(target.run_dir, top=args.top)
         return 0
-    from lossevo.loss.reference import resolve_loss
     from lossevo.loss.screen import REASONS, screen
+    from lossevo.util.terminal import for_terminal
 
-    spec = resolve_loss(args.target, transform=args.transform, generator=args.generator)
+    spec = target.spec
     verdict = screen(spec)
-    print(f"name        {spec.name}")
-    print(f"canonical   {spec.expr.text}")
-    print(f"latex       {spec.expr.latex}")
-    print(f"complexity  {spec.expr.complexity}")
-    print(f"transform   {spec.transform}    generator  {spec.generator}")
+    lines = [
+        f"name        {spec.name}",
+        f"canonical   {spec.expr.text}",
+        f"latex       {spec.expr.latex}",
+        f"complexity  {spec.expr.complexity}",
+        f"transform   {spec.transform}    generator  {spec.generator}",
+    ]
     if spec.note:
-        print(f"note        {spec.note}")
+        lines.append(f"note        {spec.note}")
     if verdict.passed:
-        print(f"screening   passed (fingerprint {verdict.fingerprint})")
+        lines.append(f"screening   passed (fingerprint {verdict.fingerprint})")
     else:
-        print(f"screening   REJECTED: {verdict.reason} - {REASONS[verdict.reason]}")
-        print(f"            {verdict.detail}")
+        lines.append(f"screening   REJECTED: {verdict.reason} - {REASONS[verdict.reason]}")
+        lines.append(f"            {verdict.detail}")
     for key, value in verdict.measurements.items():
         if isinstance(value, float):
-            print(f"  {key:<16}{value:.4g}")
+            lines.append(f"  {key:<16}{value:.4g}")
     if args.source:
-        print()
-        print(spec.expr.torch_source)
+        lines += ["", spec.expr.torch_source]
+    print(for_terminal("\n".join(lines)))
     return 0
 
 
 def cmd_export(args: argparse.Namespace) -> int:
     """Export a loss (name or formula) or a run's best losses as standalone modules."""
     from lossevo.loss.export import export_loss
+    from lossevo.report.target import resolve_target
 
-    target = Path(args.target)
-    if target.is_dir():
+    target = resolve_target(args.target, transform=args.transform, generator=args.generator)
+    if target.note:
+        print(f"lossevo: {target.note}", file=sys.stderr)
+    if target.run_dir is not None:
         from lossevo.report.views import export_run
 
-        for path in export_run(target, top=args.top, out_dir=Path(args.output)):
+        for path in export_run(target.run_dir, top=args.top, out_dir=Path(args.output)):
             print(path)
         return 0
-    from lossevo.loss.reference import resolve_loss
-
-    spec = resolve_loss(args.target, transform=args.transform, generator=args.generator)
-    path = export_loss(spec, args.output, provenance={"source": args.target})
+    path = export_loss(target.spec, args.output, provenance={"source": args.target})
     print(path)
     return 0
 
