@@ -218,6 +218,7 @@ def evaluate(
     out: PathLike | None = None,
     download: bool = False,
     progress: bool = True,
+    screen: bool = True,
     **task_options,
 ) -> dict:
     """Train a DCGAN with ``loss`` on ``seeds`` seeds for ``steps`` steps and score each run.
@@ -225,7 +226,8 @@ def evaluate(
     ``loss`` is a name, a formula or a module from :func:`gan_loss`; ``task_options`` are the other
     gan task settings (``data_root``, ``image_size``, ``metric``, ``inception_weights``...).
     Returns ``{"loss", "protocol", "steps", "summary", "runs"}``; with ``out``, also writes
-    ``samples.png`` and ``evaluation.json`` there.
+    ``samples.png`` and ``evaluation.json`` there. A loss that screening rejects is refused
+    unless ``screen=False``.
     """
     spec = _spec_of(loss)
     options = {
@@ -245,6 +247,7 @@ def evaluate(
         out=out,
         download=download,
         progress=progress,
+        screen=screen,
         echo=print if progress else _silent,
     )
 

@@ -1,9 +1,11 @@
 """An exported module, imported where lossevo cannot be, equals the engine: values and grads."""
 
 import json
+import os
 import random
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -102,3 +104,53 @@ def test_export_docstring_has_formula_latex_and_provenance(tmp_path):
     assert "\\\\sqrt" in text or "\\sqrt" in text
     assert '"run": "r1"' in text
     assert "import lossevo" not in text and "from lossevo" not in text
+
+
+HOSTILE_NAME = 'inj/x"""; __import__("os").system("touch PWNED"); """y\\'
+
+
+def test_hostile_text_cannot_run_code_and_the_module_still_imports(tmp_path):
+    spec = LossSpec.from_formula("y_pred**3 + sqrt(3.985*y_real/y_pred)", name=HOSTILE_NAME)
+    run = str(tmp_path / 'run"""\\') + "\\"
+    provenance = {"run": run, "note": "a\x00b\r\x1b[2J", "fitness": float("nan")}
+    path = export_loss(spec, tmp_path / "rank1.py", provenance)
+    child = (
+        "import importlib.util, json, sys\n"
+        "spec = importlib.util.spec_from_file_location('m', sys.argv[1])\n"
+        "mod = importlib.util.module_from_spec(spec); spec.loader.exec_module(mod)\n"
+        "print(json.dumps([mod.__doc__, mod.PROVENANCE]))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-I", "-c", child, str(path)],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=tmp_path,
+    )
+    doc, stored = json.loads(result.stdout)
+    assert not (tmp_path / "PWNED").exists()
+    assert doc.startswith(HOSTILE_NAME + ": a GAN loss exported by lossevo.")
+    assert stored == {"run": run, "note": "a\x00b\r\x1b[2J", "fitness": "nan"}
+
+
+LIMITED_WRITE = r"""
+import resource, signal, sys
+from lossevo.loss.export import export_loss
+from lossevo.loss.reference import reference_loss
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails with EFBIG
+resource.setrlimit(resource.RLIMIT_FSIZE, (1000, resource.RLIM_INFINITY))
+export_loss(reference_loss("ganetic"), sys.argv[1])
+"""
+
+
+def test_a_failed_write_leaves_the_old_file_whole(tmp_path):
+    target = tmp_path / "mine.py"
+    target.write_text("# my own module, which must survive\n" * 10)
+    before = target.read_bytes()
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
+    result = subprocess.run(
+        [sys.executable, "-c", LIMITED_WRITE, str(target)], capture_output=True, text=True, env=env
+    )
+    assert result.returncode != 0 and "File too large" in result.stderr
+    assert target.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["mine.py"]  # no temp file left

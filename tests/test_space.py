@@ -55,3 +55,57 @@ def test_bad_spaces_name_key_and_file(tmp_path, text, match):
 def test_unknown_space_name_lists_shipped_ones():
     with pytest.raises(SpaceError, match="shipped spaces: .*ganetic"):
         load_space("nope")
+
+
+@pytest.mark.parametrize(
+    "text, match",
+    [
+        ("name: t\noperators: [[add], mul]\n", "each entry must be a plain name"),
+        ("name: t\noperators: [{add: 1}]\n", "each entry must be a plain name"),
+        ("name: t\noperators: add\n", "operators must be a non-empty list"),
+        ("name: t\noperators: [add, add]\n", "lists a name twice"),
+        (GOOD + "leaves: [[y_real]]\n", "each entry must be a plain name"),
+        (GOOD + "leaves: [x_real]\n", "unknown leaf 'x_real'"),
+        (GOOD + "constants: {low: -1.0e+9, high: 1.0e+9}\n", "constants.low must be a finite"),
+        (GOOD + "constants: {low: .nan, high: .inf}\n", "constants.low must be a finite"),
+        (GOOD + "constants: {low: 0, high: .inf}\n", "constants.high must be a finite"),
+        (GOOD + "constants: {distribution: choice, values: [1, .nan]}\n", "constants.values"),
+        (GOOD + "constants: {decimals: 400}\n", "constants.decimals must be an integer in"),
+        (
+            GOOD + "tree: {init_min_height: 28, init_max_height: 28, max_height: 28}\n",
+            "tree.init_min_height is 28; at most 6",
+        ),
+        (GOOD + "tree: {max_height: 40}\n", "tree.max_height is 40; at most 17"),
+        (GOOD + "tree: {max_size: 100000}\n", "tree.max_size is 100000; at most 100"),
+        ("name: [a, b]\noperators: [add]\n", "name must be text"),
+        ("name: ''\noperators: [add]\n", "name must not be empty"),
+        (GOOD + "description: " + "x" * 3000 + "\n", "description must be text of at most"),
+        ("1: x\nname: t\noperators: [add]\n", "unknown key 1"),
+        (GOOD + "seeds: ['" + "log(" * 40 + "y_pred" + ")" * 40 + "']\n", "levels deep"),
+    ],
+)
+def test_malformed_values_are_refused_value_by_value(tmp_path, text, match):
+    path = write(tmp_path, text)
+    with pytest.raises(SpaceError, match=match) as info:
+        load_space(path)
+    assert path in str(info.value) and "\n" not in str(info.value)
+
+
+def test_the_widest_accepted_space_yields_trees_within_the_formula_limits(tmp_path):
+    import random
+
+    from lossevo.loss.expr import LossExpr
+    from lossevo.loss.formula import tree_to_text
+    from lossevo.loss.ops import OPS
+    from lossevo.search.gp import random_tree
+
+    path = write(
+        tmp_path,
+        f"name: wide\noperators: [{', '.join(OPS)}]\n"
+        "constants: {low: -1.0e+6, high: 1.0e+6, decimals: 6}\n"
+        "tree: {init_min_height: 6, init_max_height: 6, max_height: 17, max_size: 100}\n",
+    )
+    space = load_space(path)
+    random.seed(0)
+    for _ in range(5):
+        LossExpr.from_text(tree_to_text(random_tree(space)))  # parses back: no FormulaError

@@ -62,6 +62,9 @@ def register(sub) -> None:
     ev.add_argument("--device", default="auto", help="cpu, cuda or auto")
     add_loss_options(ev)
     ev.add_argument("--out", default=None, help="output folder (default evaluations/<loss>)")
+    ev.add_argument(
+        "--no-screen", action="store_true", help="train even a loss that screening rejects"
+    )
     ev.set_defaults(func=cmd_evaluate)
 
 
@@ -83,6 +86,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         image_size=args.image_size,
         metric=args.metric,
         inception_weights=args.inception_weights,
+        screen=not args.no_screen,
     )
     print()
     print(results_table(record))

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from lossevo import api
 from lossevo.cli.loss_options import add_loss_options
+from lossevo.report.target import resolve_target
 
 
 def register(sub) -> None:
@@ -21,11 +23,12 @@ def register(sub) -> None:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    target = Path(args.target)
-    if target.is_dir():
-        for path in api.open_run(target).export(Path(args.output), top=args.top):
+    target = resolve_target(args.target, transform=args.transform, generator=args.generator)
+    if target.note:
+        print(f"lossevo: {target.note}", file=sys.stderr)
+    if target.run_dir is not None:
+        for path in api.open_run(target.run_dir).export(Path(args.output), top=args.top):
             print(path)
         return 0
-    loss = api.gan_loss(args.target, transform=args.transform, generator=args.generator)
-    print(api.export(loss, args.output, source=args.target))
+    print(api.export(target.spec, args.output, source=args.target))
     return 0

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
+import sys
 
-from lossevo import api
 from lossevo.cli.loss_options import add_loss_options
 from lossevo.loss.screen import REASONS, screen
+from lossevo.report.target import resolve_target
 from lossevo.report.views import show_run
+from lossevo.util.terminal import for_terminal
 
 
 def register(sub) -> None:
@@ -21,28 +22,32 @@ def register(sub) -> None:
 
 
 def cmd_show(args: argparse.Namespace) -> int:
-    target = Path(args.target)
-    if target.is_dir():
-        show_run(target, top=args.top)
+    target = resolve_target(args.target, transform=args.transform, generator=args.generator)
+    if target.note:
+        print(f"lossevo: {target.note}", file=sys.stderr)
+    if target.run_dir is not None:
+        show_run(target.run_dir, top=args.top)
         return 0
-    spec = api.gan_loss(args.target, transform=args.transform, generator=args.generator).spec
+    spec = target.spec
     verdict = screen(spec)
-    print(f"name        {spec.name}")
-    print(f"canonical   {spec.expr.text}")
-    print(f"latex       {spec.expr.latex}")
-    print(f"complexity  {spec.expr.complexity}")
-    print(f"transform   {spec.transform}    generator  {spec.generator}")
+    lines = [
+        f"name        {spec.name}",
+        f"canonical   {spec.expr.text}",
+        f"latex       {spec.expr.latex}",
+        f"complexity  {spec.expr.complexity}",
+        f"transform   {spec.transform}    generator  {spec.generator}",
+    ]
     if spec.note:
-        print(f"note        {spec.note}")
+        lines.append(f"note        {spec.note}")
     if verdict.passed:
-        print(f"screening   passed (fingerprint {verdict.fingerprint})")
+        lines.append(f"screening   passed (fingerprint {verdict.fingerprint})")
     else:
-        print(f"screening   REJECTED: {verdict.reason} - {REASONS[verdict.reason]}")
-        print(f"            {verdict.detail}")
+        lines.append(f"screening   REJECTED: {verdict.reason} - {REASONS[verdict.reason]}")
+        lines.append(f"            {verdict.detail}")
     for key, value in verdict.measurements.items():
         if isinstance(value, float):
-            print(f"  {key:<16}{value:.4g}")
+            lines.append(f"  {key:<16}{value:.4g}")
     if args.source:
-        print()
-        print(spec.expr.torch_source)
+        lines += ["", spec.expr.torch_source]
+    print(for_terminal("\n".join(lines)))
     return 0

@@ -17,6 +17,7 @@ from tqdm import tqdm
 from lossevo.fitness.data import load_dataset
 from lossevo.fitness.gan import FitnessConfig, GanFitness, aggregate
 from lossevo.loss.reference import LossSpec
+from lossevo.loss.screen import require_passing
 from lossevo.util.errors import LossevoError
 from lossevo.util.files import write_bytes, write_text
 
@@ -43,15 +44,20 @@ def evaluate_loss(
     out: str | Path | None = None,
     download: bool = False,
     progress: bool = True,
+    screen: bool = True,
     echo: Callable[[str], None] = print,
 ) -> dict:
     """Train ``spec`` for ``steps`` steps under seeds 0..seeds-1 and score each run.
+
+    A loss that screening rejects is refused in one line unless ``screen`` is False.
 
     Returns ``{"loss", "protocol", "steps", "summary", "runs"}`` (the summary aggregates the
     seeds by ``how``: mean, median or worst). With ``out``, also writes the PNG grid of seed 0's
     samples and the record as JSON there; their paths are in ``record["files"]``.
     """
     check_budget(steps, seeds)
+    if screen:
+        require_passing(spec)
     aggregate([], how)  # an unknown aggregate fails here, before any training
     if download:
         load_dataset(config.dataset, root=config.data_root, download=True, limit=1)

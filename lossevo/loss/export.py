@@ -3,6 +3,10 @@
 The module's ``loss`` is the very source the engine trains with (``LossExpr.torch_source``), its
 ``transform`` is copied from ``lossevo.loss.transform`` and its two objectives from
 ``lossevo.loss.objective``, so the exported, the trained and the displayed loss are one function.
+
+Text from outside (a loss's name, a run folder's path, notes, provenance) never becomes code: it
+reaches the module only inside its docstring, escaped by :func:`docstring_text` and checked to
+read back unchanged, or as data literals written by ``repr`` and checked with ``literal_eval``.
 """
 
 from __future__ import annotations
@@ -11,13 +15,16 @@ import ast
 import datetime as _dt
 import inspect
 import json
+import math
 import re
 import textwrap
+import unicodedata
 from pathlib import Path
 
 from lossevo.loss import transform
 from lossevo.loss.objective import discriminator_objective, generator_objective
 from lossevo.loss.reference import LossSpec
+from lossevo.util.files import write_text
 from lossevo.util.version import __version__
 
 
@@ -58,6 +65,7 @@ FORMULA = {formula_repr}
 TRANSFORM = {transform_repr}
 GENERATOR = {generator_repr}
 CLIP = {clip!r}
+PROVENANCE = {provenance_literal}
 
 
 {loss_source}
@@ -90,37 +98,86 @@ def class_name_for(name: str) -> str:
     )
 
 
+def docstring_text(text: str) -> str:
+    """``text`` escaped to sit inside a triple-quoted docstring and read back as itself.
+
+    Backslashes are doubled, control characters other than newline written as escapes, and no
+    three quotes are left in a row, so the text can neither end the string nor start code.
+    """
+    text = str(text).replace("\\", "\\\\")
+    text = "".join(
+        ch
+        if ch == "\n" or unicodedata.category(ch) != "Cc"
+        else ch.encode("unicode_escape").decode("ascii")
+        for ch in text
+    )
+    return text.replace('"""', '""\\"')
+
+
+def data_literal(value):
+    """A Python literal for JSON-like ``value`` (non-finite floats become their names)."""
+    text = repr(_finite(value))
+    if ast.literal_eval(text) != _finite(value):
+        raise ValueError(f"provenance is not plain data: {text[:80]}")
+    return text
+
+
+def _finite(value):
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, dict):
+        return {str(k): _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    return str(value)
+
+
 def module_source(spec: LossSpec, provenance: dict | None = None) -> str:
     """The text of the standalone module for ``spec``."""
     provenance = provenance or {"source": spec.name}
-    latex = spec.expr.latex.replace("\\", "\\\\")
-    return _TEMPLATE.format(
-        title=f"{spec.name}: a GAN loss exported by lossevo.",
-        version=__version__,
-        date=_dt.date.today().isoformat(),
-        formula=spec.expr.text,
-        latex=latex,
-        transform=spec.transform,
-        generator=spec.generator,
-        note=f"\n{textwrap.fill(spec.note, 96)}\n" if spec.note else "",
-        provenance=json.dumps(provenance, sort_keys=True),
+    note = f"\n{textwrap.fill(spec.note, 96)}\n" if spec.note else ""
+    doc = {
+        "title": f"{spec.name}: a GAN loss exported by lossevo.",
+        "version": __version__,
+        "date": _dt.date.today().isoformat(),
+        "formula": spec.expr.text,
+        "latex": spec.expr.latex,
+        "transform": spec.transform,
+        "generator": spec.generator,
+        "note": note,
+        "provenance": json.dumps(_finite(provenance), sort_keys=True),
+    }
+    source = _TEMPLATE.format(
+        **{key: docstring_text(value) for key, value in doc.items()},
         formula_repr=repr(spec.expr.text),
         transform_repr=repr(spec.transform),
         generator_repr=repr(spec.generator),
         clip=transform.CLIP,
+        provenance_literal=data_literal(provenance),
         loss_source=spec.expr.torch_source.rstrip(),
         transform_source=_TRANSFORM_SOURCE[spec.transform].rstrip() + "\n",
         objectives_source=_OBJECTIVES_SOURCE.rstrip() + "\n",
         class_name=class_name_for(spec.name),
     )
+    _check_docstring(source, _TEMPLATE.split('"""', 2)[1].format(**doc))
+    return source
+
+
+def _check_docstring(source: str, expected: str) -> None:
+    """The module parses and its docstring is exactly the intended text (defence in depth)."""
+    if ast.get_docstring(ast.parse(source), clean=False) != expected:
+        raise ValueError("internal error: an exported module's docstring did not read back")
 
 
 def export_loss(spec: LossSpec, path: str | Path, provenance: dict | None = None) -> Path:
-    """Write the module to ``path`` (a .py file, or a directory to put <name>.py in)."""
+    """Write the module to ``path`` (a .py file, or a directory to put <name>.py in).
+
+    The write is atomic: a failure (a full disk) leaves an existing file as it was.
+    """
     path = Path(path)
     if path.suffix != ".py":
         path.mkdir(parents=True, exist_ok=True)
         path = path / f"{re.sub(r'[^A-Za-z0-9_]+', '_', spec.name).strip('_').lower()}.py"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(module_source(spec, provenance))
-    return path
+    return write_text(path, module_source(spec, provenance))

@@ -4,6 +4,11 @@ A tree is plain data: a leaf name (``"y_real"``/``"y_pred"``), a float constant,
 ``(op_name, (child, ...))``. It is what DEAP trees, user formulas and stored candidates share.
 The parser reads Python expression syntax with :mod:`ast` and accepts only numbers, the two
 leaves, arithmetic and calls of registered operators; nothing is ever evaluated.
+
+Formulas are bounded before any SymPy work, so no input reaches a recursion limit or grows
+without bound: at most ``MAX_FORMULA_CHARS`` characters, ``MAX_NODES`` nodes and ``MAX_DEPTH``
+levels of nesting (a chain ``a + b + c`` nests one level per operator). The shipped search spaces
+build trees of height at most 8 and 40 nodes, so the bounds leave a wide margin.
 """
 
 from __future__ import annotations
@@ -16,8 +21,14 @@ from lossevo.util.errors import LossevoError
 
 Tree = str | float | tuple  # tuple = (op_name, tuple[Tree, ...])
 
+#: Longest formula text accepted.
 MAX_FORMULA_CHARS = 2000
-MAX_NODES = 300
+#: Most nodes (leaves, constants and operators) in a formula's tree.
+MAX_NODES = 400
+#: Deepest nesting of a formula's tree: a leaf alone has depth 1, ``sqrt(y_pred)`` depth 2.
+MAX_DEPTH = 32
+#: Parentheses and brackets nested deeper than this in the text are refused before parsing.
+MAX_TEXT_NESTING = 64
 MAX_CONSTANT = 1e6
 
 
@@ -41,39 +52,60 @@ def parse_formula(text: str, allowed_ops: set[str] | None = None) -> Tree:
         raise FormulaError(
             f"formula is {len(text)} characters long; at most {MAX_FORMULA_CHARS} are accepted"
         )
+    _check_text_nesting(text)
     try:
         node = ast.parse(text.strip(), mode="eval").body
     except SyntaxError as err:
         raise FormulaError(f"formula does not parse at column {err.offset}: {err.msg}") from None
     except (RecursionError, MemoryError, ValueError):
-        raise FormulaError("formula is nested too deeply to parse") from None
+        raise FormulaError(_too_deep("formula")) from None
     counter = [0]
     try:
-        return _convert(node, allowed_ops, counter)
-    except RecursionError:
-        raise FormulaError("formula is nested too deeply") from None
+        return _convert(node, allowed_ops, counter, 1)
+    except RecursionError:  # unreachable with MAX_DEPTH well below the interpreter's limit
+        raise FormulaError(_too_deep("formula")) from None
+
+
+def _too_deep(what: str) -> str:
+    return (
+        f"{what} nests more than {MAX_DEPTH} levels deep; write long sums or products "
+        f"in groups, e.g. (a + b) + (c + d)"
+    )
+
+
+def _check_text_nesting(text: str) -> None:
+    """Refuse brackets nested deeper than any formula could use, before ``ast`` sees them."""
+    depth = deepest = 0
+    for char in text:
+        if char in "([{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif char in ")]}":
+            depth -= 1
+    if deepest > MAX_TEXT_NESTING:
+        raise FormulaError(
+            f"formula nests {deepest} parentheses deep; at most {MAX_TEXT_NESTING} are accepted"
+        )
 
 
 def _where(node: ast.AST) -> str:
     return f"at column {getattr(node, 'col_offset', 0) + 1}"
 
 
-def _convert(node: ast.AST, allowed: set[str] | None, counter: list[int]) -> Tree:
+def _convert(node: ast.AST, allowed: set[str] | None, counter: list[int], depth: int) -> Tree:
     counter[0] += 1
     if counter[0] > MAX_NODES:
-        raise FormulaError(f"formula has more than {MAX_NODES} nodes")
+        raise FormulaError(
+            f"formula has more than {MAX_NODES} nodes; at most {MAX_NODES} are accepted"
+        )
+    if depth > MAX_DEPTH:
+        raise FormulaError(_too_deep("formula"))
+
+    def child(sub: ast.AST) -> Tree:
+        return _convert(sub, allowed, counter, depth + 1)
+
     if isinstance(node, ast.Constant):
-        value = node.value
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise FormulaError(
-                f"only numbers are allowed as constants, got {value!r} {_where(node)}"
-            )
-        if abs(value) > MAX_CONSTANT or not math.isfinite(value):
-            shown = f"{value:.3g}" if isinstance(value, float) else f"{str(value)[:12]}..."
-            raise FormulaError(
-                f"constant {shown} {_where(node)} is outside [-{MAX_CONSTANT:g}, {MAX_CONSTANT:g}]"
-            )
-        return float(value)
+        return _constant(node)
     if isinstance(node, ast.Name):
         if node.id in LEAVES:
             return node.id
@@ -81,7 +113,7 @@ def _convert(node: ast.AST, allowed: set[str] | None, counter: list[int]) -> Tre
             f"unknown name {node.id!r} {_where(node)}; the variables are y_real and y_pred"
         )
     if isinstance(node, ast.UnaryOp):
-        operand = _convert(node.operand, allowed, counter)
+        operand = child(node.operand)
         if isinstance(node.op, ast.UAdd):
             return operand
         if isinstance(node.op, ast.USub):
@@ -91,41 +123,58 @@ def _convert(node: ast.AST, allowed: set[str] | None, counter: list[int]) -> Tre
         raise FormulaError(f"operator {type(node.op).__name__} {_where(node)} is not allowed")
     if isinstance(node, ast.BinOp):
         if isinstance(node.op, ast.Pow):
-            exponent = node.right
-            if (
-                isinstance(exponent, ast.Constant)
-                and exponent.value in _POWERS
-                and not isinstance(exponent.value, bool)
-            ):
-                base = _convert(node.left, allowed, counter)
-                return _op(_POWERS[exponent.value], (base,), allowed, node)
-            if isinstance(exponent, ast.Constant) and exponent.value == 0.5:
-                return _op("sqrt", (_convert(node.left, allowed, counter),), allowed, node)
-            raise FormulaError(
-                f"only the exponents 2, 3 and 0.5 are allowed {_where(node)}; "
-                f"use square(), cube() or sqrt()"
-            )
+            return _op(_power_name(node), (child(node.left),), allowed, node)
         name = _BINOPS.get(type(node.op))
         if name is None:
             raise FormulaError(f"operator {type(node.op).__name__} {_where(node)} is not allowed")
-        left = _convert(node.left, allowed, counter)
-        right = _convert(node.right, allowed, counter)
-        return _op(name, (left, right), allowed, node)
+        left = child(node.left)
+        return _op(name, (left, child(node.right)), allowed, node)
     if isinstance(node, ast.Call):
-        if not isinstance(node.func, ast.Name) or node.keywords:
-            raise FormulaError(f"only plain calls like sqrt(x) are allowed {_where(node)}")
-        name = node.func.id
-        if name not in OPS:
-            raise FormulaError(
-                f"unknown function {name!r} {_where(node)}; known: {', '.join(sorted(OPS))}"
-            )
-        if len(node.args) != OPS[name].arity:
-            raise FormulaError(
-                f"{name}() takes {OPS[name].arity} argument(s), got {len(node.args)} {_where(node)}"
-            )
-        args = tuple(_convert(arg, allowed, counter) for arg in node.args)
-        return _op(name, args, allowed, node)
+        name = _call_name(node)
+        return _op(name, tuple(child(arg) for arg in node.args), allowed, node)
     raise FormulaError(f"{type(node).__name__} {_where(node)} is not allowed in a formula")
+
+
+def _constant(node: ast.Constant) -> float:
+    value = node.value
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise FormulaError(f"only numbers are allowed as constants, got {value!r} {_where(node)}")
+    if abs(value) > MAX_CONSTANT or not math.isfinite(value):
+        shown = f"{value:.3g}" if isinstance(value, float) else f"{str(value)[:12]}..."
+        raise FormulaError(
+            f"constant {shown} {_where(node)} is outside [-{MAX_CONSTANT:g}, {MAX_CONSTANT:g}]"
+        )
+    return float(value)
+
+
+def _power_name(node: ast.BinOp) -> str:
+    """``x**2``, ``x**3`` and ``x**0.5`` are square, cube and sqrt; other exponents are refused."""
+    exponent = node.right
+    if isinstance(exponent, ast.Constant) and not isinstance(exponent.value, bool):
+        if exponent.value in _POWERS:
+            return _POWERS[exponent.value]
+        if exponent.value == 0.5:
+            return "sqrt"
+    raise FormulaError(
+        f"only the exponents 2, 3 and 0.5 are allowed {_where(node)}; "
+        f"use square(), cube() or sqrt()"
+    )
+
+
+def _call_name(node: ast.Call) -> str:
+    """The registered operator a call names, with the right number of arguments."""
+    if not isinstance(node.func, ast.Name) or node.keywords:
+        raise FormulaError(f"only plain calls like sqrt(x) are allowed {_where(node)}")
+    name = node.func.id
+    if name not in OPS:
+        raise FormulaError(
+            f"unknown function {name!r} {_where(node)}; known: {', '.join(sorted(OPS))}"
+        )
+    if len(node.args) != OPS[name].arity:
+        raise FormulaError(
+            f"{name}() takes {OPS[name].arity} argument(s), got {len(node.args)} {_where(node)}"
+        )
+    return name
 
 
 def _op(name: str, args: tuple, allowed: set[str] | None, node: ast.AST) -> Tree:

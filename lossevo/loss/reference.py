@@ -11,6 +11,7 @@ Conventions. The discriminator minimises mean L(1, D(x)) + mean L(0, D(G(z))).
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from lossevo.loss.expr import LossExpr
@@ -158,6 +159,10 @@ def reference_loss(name: str) -> LossSpec:
     )
 
 
+#: Text that could be meant as a loss's name: a failed formula then also lists the built-ins.
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_-]{0,39}")
+
+
 def resolve_loss(
     name_or_formula: str, *, transform: str | None = None, generator: str | None = None
 ) -> LossSpec:
@@ -180,6 +185,8 @@ def resolve_loss(
             generator=generator or "non_saturating",
         )
     except FormulaError as err:
+        if not _NAME.fullmatch(name_or_formula.strip()):
+            raise
         raise FormulaError(
             f"{err} (and {name_or_formula!r} is not a built-in loss: {', '.join(_REFERENCE)})"
         ) from None

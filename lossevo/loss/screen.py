@@ -23,6 +23,7 @@ import torch
 
 from lossevo.loss.reference import LossSpec
 from lossevo.loss.transform import get_transform
+from lossevo.util.errors import LossevoError
 
 REASONS = {
     "missing_leaf": "does not depend on both y_real and y_pred",
@@ -206,3 +207,22 @@ def game_probe(spec: LossSpec, config: ScreenConfig) -> dict:
         "d_grad_scale": d_scale,
         "generator_ratio": ratio if math.isfinite(ratio) else 0.0,
     }
+
+
+class ScreeningRejected(LossevoError):
+    """A loss that screening rejects was about to be trained."""
+
+
+def require_passing(spec: LossSpec, config: ScreenConfig | None = None) -> Verdict:
+    """Screen ``spec`` and return its passing verdict, or refuse it in one line with the reason.
+
+    Training a rejected loss wastes a run on a loss known to be broken (a constant, inf/NaN on
+    the probe grid, no learning signal); ``lossevo evaluate --no-screen`` skips this check.
+    """
+    verdict = screen(spec, config)
+    if not verdict.passed:
+        raise ScreeningRejected(
+            f"screening rejects {spec.name[:80]!r}: {verdict.reason} ({REASONS[verdict.reason]}; "
+            f"{verdict.detail}); pass --no-screen to train it anyway"
+        )
+    return verdict

@@ -21,6 +21,8 @@ from lossevo.search.leaderboard import (
     search_config,
 )
 from lossevo.search.space import load_space
+from lossevo.util.errors import LossevoError
+from lossevo.util.terminal import for_terminal
 
 
 def wasted_compute(store: RunStore) -> dict:
@@ -64,42 +66,53 @@ def plot_generations(store: RunStore, path: Path) -> Path | None:
     return path
 
 
+def _say(text: str = "") -> None:
+    print(for_terminal(text))
+
+
 def show_run(run_dir: Path, top: int = 10) -> None:
-    """Print the leaderboard, Pareto table and rejections; write the progress figure."""
+    """Print the leaderboard, Pareto table and rejections; write the progress figure.
+
+    Stored text (formulas, names) is printed with its control characters escaped.
+    """
+    if top < 0:
+        raise LossevoError(f"--top must be 0 or more (got {top})")
     with RunStore.open(run_dir, kind="search") as store:
         config = search_config(store)
-        print(
+        _say(
             f"run {run_dir}: space {config.space}, seed {config.seed}, "
             f"{len(store.generations())}/{config.generations} generations"
         )
-        print()
-        print(leaderboard_text(store, top))
+        _say()
+        _say(leaderboard_text(store, top))
         every = hall_of_fame(store, replace(config, hall_of_fame=0))
-        print("\nPareto front (complexity against fitness):")
-        print(f"{'cplx':>4} {'fitness':>10} {'score':>8}  formula")
+        _say("\nPareto front (complexity against fitness):")
+        _say(f"{'cplx':>4} {'fitness':>10} {'score':>8}  formula")
         for row in pareto_front(every):
-            print(
+            _say(
                 f"{row['complexity']:>4} {row['fitness']:>10.4g} {row['score']:>8.3g}  "
                 f"{row['text']}"
             )
         counts = {"passed": len(store.candidates("passed")), **store.rejection_counts()}
         counts.pop("baseline", None)
-        print(
+        _say(
             "\nscreening verdicts: "
             + ", ".join(f"{k} {v}" for k, v in sorted(counts.items(), key=lambda kv: -kv[1]))
         )
         waste = wasted_compute(store)
-        print(
+        _say(
             f"evaluations: {waste['evaluations']}, {waste['total_seconds']:.0f} s; "
             f"diverged or failed: {100 * waste['wasted_share']:.1f}% of seconds"
         )
         figure = plot_generations(store, Path(run_dir) / "progress.png")
         if figure:
-            print(f"figure: {figure}")
+            _say(f"figure: {figure}")
 
 
 def export_run(run_dir: Path, top: int, out_dir: Path) -> list[Path]:
     """Export a run's ``top`` best losses as standalone modules."""
+    if top < 1:
+        raise LossevoError(f"--top must be at least 1 (got {top}); e.g. --top 3")
     with RunStore.open(run_dir, kind="search") as store:
         config = search_config(store)
         space = load_space(config.space)

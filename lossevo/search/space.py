@@ -9,16 +9,16 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-import yaml
-
-from lossevo.loss.formula import FormulaError, parse_formula, tree_to_text
+from lossevo.loss.formula import MAX_CONSTANT, FormulaError, parse_formula, tree_to_text
 from lossevo.loss.ops import LEAVES, OPS
 from lossevo.loss.reference import GENERATOR_MODES, reference_loss, reference_names
 from lossevo.loss.transform import TRANSFORMS
 from lossevo.util.errors import LossevoError
+from lossevo.util.yaml_io import load_yaml
 
 SPACES_DIR = Path(__file__).resolve().parent / "spaces"
 DEFAULT_SPACE = "ganetic"
@@ -93,70 +93,114 @@ _TOP_KEYS = {
 }
 
 
-def _check_keys(section: dict, allowed: set[str], where: str, source: str) -> None:
+#: Bounds on what a space may ask for, so every tree it yields stays within the formula limits
+#: (``formula.MAX_DEPTH``, ``MAX_NODES``, ``MAX_FORMULA_CHARS``, ``MAX_CONSTANT``) and in memory:
+#: a full binary tree of initial height h has 2**(h+1) - 1 nodes.
+MAX_INIT_HEIGHT = 6
+MAX_HEIGHT = 17
+MAX_SIZE = 100
+MAX_DECIMALS = 6
+MAX_NAME_CHARS = 100
+MAX_DESCRIPTION_CHARS = 2000
+MAX_SEEDS = 100
+
+
+def _shown(value, limit: int = 60) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _check_keys(section, allowed: set[str], where: str, source: str) -> None:
     if not isinstance(section, dict):
         raise SpaceError(f"{source}: {where or 'the file'} must be a mapping")
-    unknown = sorted(set(section) - allowed)
+    unknown = [key for key in section if key not in allowed]
     if unknown:
         raise SpaceError(
-            f"{source}: unknown key {where + '.' if where else ''}{unknown[0]}; "
+            f"{source}: unknown key {where + '.' if where else ''}{str(unknown[0])[:40]}; "
             f"allowed keys: {', '.join(sorted(allowed))}"
         )
 
 
-def _number(value, key: str, source: str, *, integer: bool = False, minimum=None):
+def _number(value, key: str, source: str, *, integer: bool = False, minimum=None, maximum=None):
     ok = isinstance(value, int) if integer else isinstance(value, int | float)
-    if isinstance(value, bool) or not ok or (minimum is not None and value < minimum):
-        kind = "an integer" if integer else "a number"
-        bound = f" >= {minimum}" if minimum is not None else ""
-        raise SpaceError(f"{source}: {key} must be {kind}{bound}, got {value!r}")
+    ok = ok and not isinstance(value, bool) and math.isfinite(value)
+    ok = ok and (minimum is None or value >= minimum) and (maximum is None or value <= maximum)
+    if not ok:
+        kind = "an integer" if integer else "a finite number"
+        if minimum is not None and maximum is not None:
+            bound = f" in [{minimum:g}, {maximum:g}]"
+        else:
+            bound = f" >= {minimum}" if minimum is not None else ""
+        raise SpaceError(f"{source}: {key} must be {kind}{bound}, got {_shown(value)}")
+    return value
+
+
+def _names(value, key: str, what: str, known, source: str) -> tuple[str, ...]:
+    """A non-empty list of distinct names drawn from ``known``."""
+    if not isinstance(value, list) or not value:
+        raise SpaceError(f"{source}: {key} must be a non-empty list of names, e.g. [add, mul]")
+    for item in value:
+        if not isinstance(item, str):
+            raise SpaceError(
+                f"{source}: {key}: each entry must be a plain name, got {_shown(item)}; "
+                f"write {key}: [name, name, ...]"
+            )
+        if item not in known:
+            raise SpaceError(
+                f"{source}: {key}: unknown {what} {_shown(item)}; known: {', '.join(known)}"
+            )
+    if len(set(value)) != len(value):
+        raise SpaceError(f"{source}: {key} lists a name twice")
+    return tuple(value)
+
+
+def _text(data: dict, key: str, limit: int, source: str, default: str = "") -> str:
+    value = data.get(key, default)
+    if not isinstance(value, str) or len(value) > limit:
+        raise SpaceError(f"{source}: {key} must be text of at most {limit} characters")
     return value
 
 
 def space_from_dict(data: dict, source: str = "<memory>") -> SearchSpace:
-    """Validate a parsed YAML mapping and build the SearchSpace."""
+    """Validate a parsed YAML mapping value by value and build the SearchSpace."""
     _check_keys(data, _TOP_KEYS, "", source)
     for required in ("name", "operators"):
         if required not in data:
             raise SpaceError(f"{source}: missing key {required}")
-    operators = data["operators"]
-    if not isinstance(operators, list) or not operators:
-        raise SpaceError(f"{source}: operators must be a non-empty list of names")
-    for op in operators:
-        if op not in OPS:
-            raise SpaceError(
-                f"{source}: operators: unknown operator {op!r}; known: {', '.join(sorted(OPS))}"
-            )
-    leaves = data.get("leaves", list(LEAVES))
-    if not isinstance(leaves, list) or set(leaves) - set(LEAVES) or not leaves:
-        raise SpaceError(f"{source}: leaves must be a list drawn from y_real, y_pred")
+    name = _text(data, "name", MAX_NAME_CHARS, source)
+    if not name.strip():
+        raise SpaceError(f"{source}: name must not be empty")
+    operators = _names(data["operators"], "operators", "operator", sorted(OPS), source)
+    leaves = _names(data.get("leaves", list(LEAVES)), "leaves", "leaf", list(LEAVES), source)
     constants = _constants(data.get("constants", {}), source)
     tree = _tree_limits(data.get("tree", {}), source)
     for key, valid in (("transform", TRANSFORMS), ("generator", GENERATOR_MODES)):
         if key in data and data[key] not in valid:
             raise SpaceError(
-                f"{source}: {key} must be one of {', '.join(valid)}, got {data[key]!r}"
+                f"{source}: {key} must be one of {', '.join(valid)}, got {_shown(data[key])}"
             )
     seeds = data.get("seeds", [])
     if not isinstance(seeds, list) or not all(isinstance(s, str) for s in seeds):
         raise SpaceError(f"{source}: seeds must be a list of formulas or built-in loss names")
+    if len(seeds) > MAX_SEEDS:
+        raise SpaceError(f"{source}: seeds lists {len(seeds)} formulas; at most {MAX_SEEDS}")
     space = SearchSpace(
-        name=str(data["name"]),
-        operators=tuple(operators),
-        leaves=tuple(leaves),
+        name=name,
+        operators=operators,
+        leaves=leaves,
         constants=constants,
         tree=tree,
         transform=data.get("transform", "sigmoid"),
         generator=data.get("generator", "non_saturating"),
         seeds=tuple(seeds),
-        description=str(data.get("description", "")),
+        description=_text(data, "description", MAX_DESCRIPTION_CHARS, source),
         source=source,
     )
     for seed in seeds:
         try:
             _seed_tree(seed, set(space.operators))
-        except FormulaError as err:
-            raise SpaceError(f"{source}: seeds: {seed!r}: {err}") from None
+        except (FormulaError, ValueError) as err:
+            raise SpaceError(f"{source}: seeds: {_shown(seed)}: {err}") from None
     return space
 
 
@@ -167,36 +211,51 @@ def _constants(section, source: str) -> Constants | None:
     dist = section.get("distribution", "uniform")
     if dist not in ("uniform", "choice"):
         raise SpaceError(
-            f"{source}: constants.distribution must be uniform or choice, got {dist!r}"
+            f"{source}: constants.distribution must be uniform or choice, got {_shown(dist)}"
         )
-    low = _number(section.get("low", -5.0), "constants.low", source)
-    high = _number(section.get("high", 5.0), "constants.high", source)
+    bounds = {"minimum": -MAX_CONSTANT, "maximum": MAX_CONSTANT}
+    low = _number(section.get("low", -5.0), "constants.low", source, **bounds)
+    high = _number(section.get("high", 5.0), "constants.high", source, **bounds)
     if low >= high:
         raise SpaceError(f"{source}: constants.low ({low}) must be below constants.high ({high})")
     values = section.get("values", [])
-    if dist == "choice" and (not isinstance(values, list) or not values):
+    if not isinstance(values, list) or (dist == "choice" and not values):
         raise SpaceError(f"{source}: constants.values must be a non-empty list for choice")
-    values = tuple(float(_number(v, "constants.values", source)) for v in values)
+    values = tuple(float(_number(v, "constants.values", source, **bounds)) for v in values)
     decimals = _number(
-        section.get("decimals", 3), "constants.decimals", source, integer=True, minimum=0
+        section.get("decimals", 3),
+        "constants.decimals",
+        source,
+        integer=True,
+        minimum=0,
+        maximum=MAX_DECIMALS,
     )
     return Constants(
         distribution=dist, low=float(low), high=float(high), values=values, decimals=decimals
     )
 
 
+_TREE_BOUNDS = {
+    "init_min_height": (0, MAX_INIT_HEIGHT),
+    "init_max_height": (1, MAX_INIT_HEIGHT),
+    "max_height": (1, MAX_HEIGHT),
+    "max_size": (1, MAX_SIZE),
+}
+
+
 def _tree_limits(section, source: str) -> TreeLimits:
     _check_keys(section, set(TreeLimits.__dataclass_fields__), "tree", source)
-    values = {
-        key: _number(
-            section.get(key, default),
-            f"tree.{key}",
-            source,
-            integer=True,
-            minimum=0 if key == "init_min_height" else 1,
+    values = {}
+    for key, default in asdict(TreeLimits()).items():
+        low, high = _TREE_BOUNDS[key]
+        values[key] = _number(
+            section.get(key, default), f"tree.{key}", source, integer=True, minimum=low
         )
-        for key, default in asdict(TreeLimits()).items()
-    }
+        if values[key] > high:
+            raise SpaceError(
+                f"{source}: tree.{key} is {values[key]}; at most {high} is supported "
+                f"(larger trees exceed the formula limits or memory)"
+            )
     limits = TreeLimits(**values)
     if not limits.init_min_height <= limits.init_max_height <= limits.max_height:
         raise SpaceError(
@@ -213,14 +272,7 @@ def load_space(name_or_path: str = DEFAULT_SPACE) -> SearchSpace:
     if not path.is_file():
         shipped = ", ".join(sorted(p.stem for p in SPACES_DIR.glob("*.yaml")))
         raise SpaceError(f"no search space file {path}; shipped spaces: {shipped or 'none'}")
-    try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise SpaceError(
-            f"{path}: malformed YAML{where}: {getattr(err, 'problem', None) or err}"
-        ) from None
+    data = load_yaml(path, SpaceError)
     if not isinstance(data, dict):
         raise SpaceError(f"{path}: a search space must be a YAML mapping")
     return space_from_dict(data, source=str(path))

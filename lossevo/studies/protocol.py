@@ -11,12 +11,11 @@ import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-import yaml
-
 from lossevo.fitness.gan import FitnessConfig
 from lossevo.loss.reference import GANETIC_TABLE_LOSSES, LossSpec, resolve_loss
 from lossevo.util.errors import LossevoError
 from lossevo.util.hashing import json_digest
+from lossevo.util.yaml_io import load_yaml
 
 PROTOCOL_KEYS = (
     "name",
@@ -40,12 +39,7 @@ def load_yaml_mapping(path: str | os.PathLike, keys: tuple[str, ...] | set[str],
     path = Path(path)
     if not path.is_file():
         raise ProtocolError(f"no {what} file {path}")
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark else ""
-        raise ProtocolError(f"{path}: malformed YAML{where}") from None
+    data = load_yaml(path, ProtocolError)
     if not isinstance(data, dict):
         raise ProtocolError(f"{path}: a {what} must be a YAML mapping")
     check_keys(data, keys, str(path))
