@@ -11,19 +11,21 @@ import argparse
 import sys
 from pathlib import Path
 
+from lossevo.loss.reference import GENERATOR_MODES
+from lossevo.loss.transform import TRANSFORMS
 from lossevo.util.version import __version__
 
 
 def _add_loss_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--transform",
-        choices=["sigmoid", "raw"],
+        choices=TRANSFORMS,
         default=None,
         help="discriminator output transform (default: the loss's own, or sigmoid for formulas)",
     )
     parser.add_argument(
         "--generator",
-        choices=["non_saturating", "minimax"],
+        choices=GENERATOR_MODES,
         default=None,
         help="generator convention (default: the loss's own, or non_saturating for formulas)",
     )

@@ -13,9 +13,13 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from lossevo.fitness.gan import AGGREGATES, METRICS, FitnessConfig
+from lossevo.fitness.gan import METRICS, GanConfig
+from lossevo.fitness.seeds import AGGREGATES
+from lossevo.loss.reference import GENERATOR_MODES
+from lossevo.loss.transform import TRANSFORMS
+from lossevo.util.fmt import fmt_number
 
-DEFAULTS = FitnessConfig()
+DEFAULTS = GanConfig()
 
 
 def register(sub) -> None:
@@ -61,14 +65,15 @@ def register(sub) -> None:
     ev.add_argument("--image-size", type=int, default=None, help="resize images to this size")
     ev.add_argument("--aggregate", choices=AGGREGATES, default="mean")
     ev.add_argument("--device", default="auto", help="cpu, cuda or auto")
-    ev.add_argument("--transform", choices=["sigmoid", "raw"], default=None)
-    ev.add_argument("--generator", choices=["non_saturating", "minimax"], default=None)
+    ev.add_argument("--transform", choices=TRANSFORMS, default=None)
+    ev.add_argument("--generator", choices=GENERATOR_MODES, default=None)
     ev.add_argument("--out", default=None, help="output folder (default evaluations/<loss>)")
     ev.set_defaults(func=cmd_evaluate)
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from lossevo.fitness.gan import GanFitness, aggregate
+    from lossevo.fitness.gan import GanTask
+    from lossevo.fitness.seeds import aggregate
     from lossevo.loss.reference import resolve_loss
 
     if args.steps < 1:
@@ -80,8 +85,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         from lossevo.fitness.data import load_dataset
 
         load_dataset(args.dataset, root=args.data_root, download=True, limit=1)
-    task = GanFitness(
-        FitnessConfig(
+    task = GanTask(
+        GanConfig(
             dataset=args.dataset,
             data_root=args.data_root,
             image_size=args.image_size,
@@ -110,7 +115,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     summary = aggregate(results, args.aggregate)
     print(
         f"\n{args.aggregate} {task.metric} over {summary['n']} ok seed(s): "
-        f"{_fmt(summary['fitness'])} ± {_fmt(summary['std'])}  "
+        f"{fmt_number(summary['fitness'])} ± {fmt_number(summary['std'])}  "
         f"(diverged {summary['diverged']}, failed {summary['failed']})"
     )
     grid = next((r.get("grid_png") for r in results if r.get("grid_png")), None)
@@ -133,14 +138,10 @@ def _slug(name: str) -> str:
     return "".join(c if c.isalnum() else "_" for c in name).strip("_")[:60] or "loss"
 
 
-def _fmt(value) -> str:
-    return "-" if value is None else f"{value:.4g}"
-
-
 def _print_table(results: list[dict], metric: str) -> None:
     keys = [metric, "kid", "classes_covered", "kl_to_data"]
     keys = [k for k in keys if any(k in r["metrics"] for r in results)]
     print(f"\n{'seed':>4}  {'status':<9}" + "".join(f"{k:>16}" for k in keys) + f"{'seconds':>9}")
     for seed, r in enumerate(results):
-        cells = "".join(f"{_fmt(r['metrics'].get(k)):>16}" for k in keys)
+        cells = "".join(f"{fmt_number(r['metrics'].get(k)):>16}" for k in keys)
         print(f"{seed:>4}  {r['status']:<9}{cells}{r['seconds']:>9.1f}")

@@ -5,9 +5,6 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-#: Replays the command knows; each names what is compared (the published GANetic table).
-REPLAYS = ("ganetic",)
-
 
 def _execution(parser: argparse.ArgumentParser) -> None:
     from lossevo.cli.search import add_execution_options
@@ -29,12 +26,12 @@ def register(sub) -> None:
         "them (mean, spread, Mann-Whitney U and bootstrap CI against the baseline). "
         "Re-running the same command on the same --out resumes it.",
     )
-    replay.add_argument("what", choices=REPLAYS, help="the comparison to replay")
     replay.add_argument(
         "--config",
         default=None,
-        help="protocol YAML, e.g. experiments/ganetic_mnist_cpu.yaml (CPU, "
-        "<30 min) or experiments/ganetic_cifar10.yaml (GPU, as published)",
+        help="protocol YAML: the losses, runs, budget and task it measures; e.g. "
+        "experiments/ganetic_mnist_cpu.yaml (CPU, <30 min) or "
+        "experiments/ganetic_cifar10.yaml (GPU, as published)",
     )
     replay.add_argument("--out", required=True, help="replay directory (created or resumed)")
     _execution(replay)

@@ -6,7 +6,7 @@ import argparse
 import datetime as _dt
 from pathlib import Path
 
-from lossevo.search.config import SearchConfig
+from lossevo.search.config import SEARCH_TASKS, SELECTIONS, SearchConfig
 from lossevo.search.run import resume_search, start_search
 
 DEFAULTS = SearchConfig()
@@ -48,7 +48,7 @@ def _task_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("fitness task")
     group.add_argument(
         "--task",
-        choices=["gan", "probe"],
+        choices=SEARCH_TASKS,
         default=DEFAULTS.task,
         help="gan: train a DCGAN and score its samples (default); probe: the "
         "seconds-cheap screening game, for smoke tests",
@@ -116,7 +116,7 @@ def register(sub) -> None:
         )
     search.add_argument(
         "--selection",
-        choices=["tournament", "nsga2"],
+        choices=SELECTIONS,
         default=DEFAULTS.selection,
         help="tournament on fitness, or NSGA-II on fitness and complexity",
     )

@@ -29,9 +29,9 @@ import torch
 from torch import nn
 
 from lossevo.fitness.models import ModelConfig, build_models
+from lossevo.loss.reference import GENERATOR_MODES
 from lossevo.loss.transform import get_transform
 
-GENERATOR_MODES = ("non_saturating", "minimax")
 #: Names of the quantities in the finite check, in the order they are computed.
 CHECKS = ("d_loss", "d_grad", "g_loss", "g_grad", "params")
 
