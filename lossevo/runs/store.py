@@ -134,7 +134,8 @@ class RunStore:
 
     @classmethod
     def open(cls, run_dir: str | os.PathLike, *, kind: str | None = None) -> RunStore:
-        """Open an existing run, checking it read-only first so a refusal changes nothing."""
+        """Open an existing run, checking it read-only first so a refusal changes nothing; a
+        database of an older schema is upgraded in place first (all or nothing, schema.py)."""
         run_dir = Path(run_dir)
         db = run_dir / DB_NAME
         start = f"start one with 'lossevo search --run-dir {run_dir}'"
