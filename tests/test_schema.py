@@ -9,6 +9,7 @@ import sqlite3
 from pathlib import Path
 
 import pytest
+from cli_harness import run_cli
 
 from lossevo.runs.store import SCHEMA_VERSION, RunStore, StoreError
 from lossevo.search.leaderboard import baselines
@@ -77,7 +78,8 @@ def evaluation(row_id: int, fp: str, key: str, seed: int, status="ok", fitness=3
 def make_v1(run: Path, kind: str, candidates: list[tuple], evaluations: list[tuple]) -> Path:
     """A version-1 run directory, written with the old schema's SQL."""
     run.mkdir(parents=True)
-    (run / "config.json").write_text(json.dumps({"kind": kind, "search": {"task": "probe"}}))
+    search = {"task": "probe", "full_steps": 40, "generations": 1}
+    (run / "config.json").write_text(json.dumps({"kind": kind, "search": search}))
     conn = sqlite3.connect(run / "run.db", isolation_level=None)
     conn.execute("PRAGMA journal_mode=WAL")
     conn.executescript("BEGIN;" + SCHEMA_V1 + "COMMIT;")
@@ -87,7 +89,8 @@ def make_v1(run: Path, kind: str, candidates: list[tuple], evaluations: list[tup
         )
         conn.executemany("INSERT INTO candidates VALUES (?,?,?,?,?,?,?,?,?,?)", candidates)
         conn.executemany("INSERT INTO evaluations VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)", evaluations)
-        conn.execute("INSERT INTO generations VALUES (0, '[\"y_pred\"]', NULL, '{}', 4.5)")
+        stats = json.dumps({"best": 3.0, "median": 3.0, "median_valid": 3.0})
+        conn.execute("INSERT INTO generations VALUES (0, '[\"y_pred\"]', NULL, ?, 4.5)", (stats,))
         conn.execute("INSERT INTO events VALUES (1, 5.5, 'start', 'hello')")
     conn.close()
     return run
@@ -193,3 +196,13 @@ def test_newer_schema_is_refused_and_left_identical(tmp_path):
         RunStore.open(run)
     assert "\n" not in str(err.value)
     assert files(run) == before
+
+
+def test_show_reads_an_old_search_run_through_the_cli(tmp_path):
+    evals = [evaluation(1, "fp1", "k1", 0), evaluation(2, "fp9", "baseline:bce", 0, fitness=4.0)]
+    run = make_v1(tmp_path / "run", "search", SEARCH_CANDIDATES, evals)
+    result = run_cli("show", str(run), timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "log(y_pred)" in result.stdout  # the candidate, ranked
+    assert "baselines, same budget and seeds" in result.stdout and "bce" in result.stdout
+    assert "screening verdicts: passed 1, missing_leaf 1" in result.stdout  # no "baseline"
