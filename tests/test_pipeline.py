@@ -48,3 +48,18 @@ def test_two_jobs_for_one_destination_are_refused(tmp_path):
     with RunStore.create(tmp_path / "run", {}, kind="promote") as store:
         with pytest.raises(ValueError, match="share a destination"):
             run_jobs(store, SerialExecutor("probe", {}), works("a") * 2, label="t", progress=False)
+
+
+def test_a_failed_job_is_stored_and_logged_with_its_destination(tmp_path):
+    with RunStore.create(tmp_path / "run", {}, kind="search") as store:
+        broken = Work(
+            {"loss": {"formula": "frob(y_pred)"}, "seed": 0, "steps": 5},
+            Destination("fpX", "kX", 0, 5),
+        )
+        assert (
+            run_jobs(store, SerialExecutor("probe", {}), [broken], label="t", progress=False) == 1
+        )
+        (row,) = store.evaluations()
+        assert (row["stage"], row["status"], row["attempts"]) == ("search", "failed", 2)
+        (event,) = [e for e in store.events() if e["kind"] == "failed"]
+        assert event["message"].startswith("candidate kX seed 0: ") and "\n" not in event["message"]
