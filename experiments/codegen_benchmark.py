@@ -15,7 +15,7 @@ import time
 import torch
 
 from lossevo.fitness.data import load_dataset
-from lossevo.fitness.gan import FitnessConfig, GanFitness
+from lossevo.fitness.gan import GanConfig, GanTask
 from lossevo.fitness.train import TrainConfig, train_gan
 from lossevo.loss.reference import reference_loss
 from lossevo.search.config import SearchConfig
@@ -38,7 +38,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--steps", type=int, default=60)
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--width", type=int, default=FitnessConfig.width)
+    parser.add_argument("--width", type=int, default=GanConfig.width)
     args = parser.parse_args()
 
     images = load_dataset("mnist-offline").images
@@ -63,7 +63,7 @@ def main() -> None:
     )
 
     search = SearchConfig()
-    task = GanFitness(FitnessConfig())
+    task = GanTask(GanConfig())
     for steps in (search.short_steps, search.full_steps):
         start = time.perf_counter()
         task.evaluate({"loss": reference_loss("bce").to_dict(), "seed": 0, "steps": steps})

@@ -14,7 +14,7 @@ import statistics
 
 from tqdm import tqdm
 
-from lossevo.fitness.gan import FitnessConfig, GanFitness
+from lossevo.fitness.gan import GanConfig, GanTask
 from lossevo.loss.reference import resolve_loss
 
 
@@ -23,15 +23,13 @@ def main() -> None:
     parser.add_argument("--losses", nargs="+", default=["bce", "ganetic"])
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--steps", type=int, default=150)
-    parser.add_argument("--width", type=int, default=FitnessConfig.width)
-    parser.add_argument("--batch-size", type=int, default=FitnessConfig.batch_size)
-    parser.add_argument("--samples", type=int, default=FitnessConfig.n_samples)
+    parser.add_argument("--width", type=int, default=GanConfig.width)
+    parser.add_argument("--batch-size", type=int, default=GanConfig.batch_size)
+    parser.add_argument("--samples", type=int, default=GanConfig.n_samples)
     parser.add_argument("--json")
     args = parser.parse_args()
 
-    task = GanFitness(
-        FitnessConfig(width=args.width, batch_size=args.batch_size, n_samples=args.samples)
-    )
+    task = GanTask(GanConfig(width=args.width, batch_size=args.batch_size, n_samples=args.samples))
     runs = {}
     with tqdm(total=len(args.losses) * args.seeds, unit="eval") as bar:
         for name in args.losses:

@@ -13,7 +13,7 @@ from dataclasses import fields, replace
 from pathlib import Path
 
 from lossevo.fitness.evaluate import evaluate_loss
-from lossevo.fitness.gan import FitnessConfig
+from lossevo.fitness.gan import GanConfig
 from lossevo.loss.export import export_loss
 from lossevo.loss.objective import GanLoss
 from lossevo.loss.reference import LossSpec, resolve_loss
@@ -209,11 +209,11 @@ def evaluate(
     *,
     seeds: int = 3,
     steps: int = 300,
-    dataset: str = FitnessConfig.dataset,
-    width: int = FitnessConfig.width,
-    batch_size: int = FitnessConfig.batch_size,
-    n_samples: int = FitnessConfig.n_samples,
-    device: str = FitnessConfig.device,
+    dataset: str = GanConfig.dataset,
+    width: int = GanConfig.width,
+    batch_size: int = GanConfig.batch_size,
+    n_samples: int = GanConfig.n_samples,
+    device: str = GanConfig.device,
     aggregate: str = "mean",
     out: PathLike | None = None,
     download: bool = False,
@@ -240,7 +240,7 @@ def evaluate(
     }
     return evaluate_loss(
         spec,
-        FitnessConfig.from_config(options),
+        GanConfig.from_config(options),
         steps=steps,
         seeds=seeds,
         how=aggregate,

@@ -8,7 +8,7 @@ import torch
 from PIL import Image
 from sklearn.metrics import roc_auc_score
 
-import lossevo.fitness.gan as gan_task
+import lossevo.fitness.options as training_run
 from lossevo.fitness import make_task
 from lossevo.fitness.anomaly import AnomalyTask
 from lossevo.loss.reference import LossSpec, reference_loss
@@ -78,9 +78,9 @@ def bce_run(toy_npz):
         seen.append(images)
         return real_train_gan(images, *args, **kwargs)
 
-    real_train_gan = gan_task.train_gan
+    real_train_gan = training_run.train_gan
     with pytest.MonkeyPatch.context() as mp:  # a spy: the real training still runs
-        mp.setattr(gan_task, "train_gan", recording_train_gan)
+        mp.setattr(training_run, "train_gan", recording_train_gan)
         result = task.evaluate(BCE_JOB, keep_scores=True)
     return task, result, seen
 

@@ -74,7 +74,10 @@ def test_unreachable_address_fails_fast_before_touching_ray():
     with pytest.raises(ExecutorError, match="workers"):
         make_executor("probe", {}, workers=0)
     assert isinstance(make_executor("probe", {}), SerialExecutor)
-    with pytest.raises(ExecutorError, match="cannot build task 'probe': TypeError"):
+    with pytest.raises(
+        ExecutorError,
+        match=r"cannot build task 'probe': TaskConfigError: unknown probe task option\(s\): bogus",
+    ):
         list(make_executor("probe", {"bogus": 1}).run([job("a")]))
 
 

@@ -9,8 +9,9 @@ import sys
 import pytest
 import torch
 
-from lossevo.fitness.gan import FitnessConfig, GanFitness, aggregate
+from lossevo.fitness.gan import GanConfig, GanTask
 from lossevo.fitness.models import ModelConfig, build_models
+from lossevo.fitness.seeds import aggregate
 from lossevo.fitness.train import sample
 from lossevo.loss.reference import LossSpec, reference_loss
 
@@ -22,7 +23,7 @@ def cache_dir(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def task(cache_dir):
-    return GanFitness(FitnessConfig(width=32, n_samples=500, cache_dir=cache_dir, device="cpu"))
+    return GanTask(GanConfig(width=32, n_samples=500, cache_dir=cache_dir, device="cpu"))
 
 
 def test_classifier_is_accurate(task):

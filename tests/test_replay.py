@@ -28,6 +28,7 @@ steps: 20
 task: gan
 task_config: {TASK}
 baseline: bce
+published: ganetic
 """
 
 
@@ -71,7 +72,6 @@ def replay_dir(tmp_path_factory) -> Path:
     assert (
         command(
             "replay",
-            "ganetic",
             "--config",
             str(root / "tiny.yaml"),
             "--out",
@@ -96,6 +96,8 @@ def test_replay_writes_report_table_and_figures(replay_dir):
         "200 generated samples",
         "20 generator steps",
         "torch 2.",
+        "## The published table",  # the protocol names it (published: ganetic)
+        "The published ganetic formula",
     ):
         assert text in report, text
     with open(replay_dir / "table.csv") as f:
@@ -129,7 +131,7 @@ def test_resume_trains_nothing(replay_dir, monkeypatch):
     assert "6/6 runs stored, 0 to train" in lines[0]
     with RunStore.open(replay_dir, kind="replay") as store:
         assert [(e["id"], e["created"]) for e in store.evaluations()] == before
-    assert command("replay", "ganetic", "--report-only", "--out", str(replay_dir)) == 0
+    assert command("replay", "--report-only", "--out", str(replay_dir)) == 0
 
 
 def test_other_protocol_is_refused_before_training(replay_dir, monkeypatch):
@@ -160,7 +162,7 @@ def test_bad_protocol_is_refused_with_one_line(tmp_path, monkeypatch, change, ma
     path.write_text("\n".join(lines + [change]) + "\n")
     forbid_training(monkeypatch)
     with pytest.raises(ProtocolError, match=match) as err:
-        command("replay", "ganetic", "--config", str(path), "--out", str(tmp_path / "out"))
+        command("replay", "--config", str(path), "--out", str(tmp_path / "out"))
     assert str(path) in str(err.value) and "\n" not in str(err.value)
     assert not (tmp_path / "out").exists()
 

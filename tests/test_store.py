@@ -115,7 +115,9 @@ def test_open_refusals_leave_files_identical(tmp_path):
         conn.execute("UPDATE meta SET value = '99' WHERE key = 'schema_version'")
     conn.close()
     before = snapshot(run)
-    with pytest.raises(StoreError, match=r"newer lossevo \(schema 99 > 1\); upgrade lossevo"):
+    with pytest.raises(
+        StoreError, match=rf"newer lossevo \(schema 99 > {SCHEMA_VERSION}\); upgrade lossevo"
+    ):
         RunStore.open(run)
     assert snapshot(run) == before
 
@@ -295,3 +297,24 @@ def test_committed_writes_survive_sigkill(tmp_path):
         s.put_evaluation("fp", "k", 50, 100, result())  # and the run is writable again
     with RunStore.open(run) as s:
         assert len(s.evaluations()) == 51
+
+
+def test_stages_and_roles_have_their_own_columns(store):
+    # one loss, one seed, one budget, two stages: two results, neither hides the other
+    assert store.put_evaluation("fp", "k", 0, 100, result(fitness=1.0), stage="mnist")
+    assert store.put_evaluation("fp", "k", 0, 100, result(fitness=2.0), stage="cifar")
+    assert not store.put_evaluation("fp", "k", 0, 100, result(fitness=9.0), stage="cifar")
+    assert store.get_evaluation("fp", 0, 100, stage="cifar")["fitness"] == 2.0
+    assert store.get_evaluation("fp", 0, 100) is None  # the default stage is "search"
+    assert [e["stage"] for e in store.evaluations("fp")] == ["mnist", "cifar"]
+    assert [e["fitness"] for e in store.evaluations(stage="mnist")] == [1.0]
+    store.put_candidate(key="c", verdict="passed", fingerprint="fp")
+    store.put_candidate(key="b", role="baseline", fingerprint="fp")
+    assert [(c["key"], c["role"], c["verdict"]) for c in store.candidates()] == [
+        ("c", "candidate", "passed"),
+        ("b", "baseline", None),
+    ]
+    assert [c["key"] for c in store.candidates(role="baseline")] == ["b"]
+    assert store.rejection_counts() == {}  # a baseline is no screening outcome
+    with pytest.raises(ValueError, match="role"):
+        store.put_candidate(key="x", role="referee")

@@ -12,9 +12,10 @@ from pathlib import Path
 from lossevo import api
 from lossevo.cli.loss_options import add_loss_options
 from lossevo.fitness.evaluate import results_table, slug, summary_line
-from lossevo.fitness.gan import AGGREGATES, METRICS, FitnessConfig
+from lossevo.fitness.gan import METRICS, GanConfig
+from lossevo.fitness.seeds import AGGREGATES
 
-DEFAULTS = FitnessConfig()
+DEFAULTS = GanConfig()
 
 
 def register(sub) -> None:

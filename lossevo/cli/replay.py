@@ -8,9 +8,6 @@ from lossevo import api
 from lossevo.cli.search import add_execution_options
 from lossevo.studies.protocol import ProtocolError
 
-#: Replays the command knows; each names what is compared (the published GANetic table).
-REPLAYS = ("ganetic",)
-
 
 def add_study_execution(parser: argparse.ArgumentParser) -> None:
     """--workers, --ray-address, --quiet and --report-only, shared with ``promote``."""
@@ -31,12 +28,12 @@ def register(sub) -> None:
         "them (mean, spread, Mann-Whitney U and bootstrap CI against the baseline). "
         "Re-running the same command on the same --out resumes it.",
     )
-    replay.add_argument("what", choices=REPLAYS, help="the comparison to replay")
     replay.add_argument(
         "--config",
         default=None,
-        help="protocol YAML, e.g. experiments/ganetic_mnist_cpu.yaml (CPU, "
-        "<30 min) or experiments/ganetic_cifar10.yaml (GPU, as published)",
+        help="protocol YAML: the losses, runs, budget and task it measures; e.g. "
+        "experiments/ganetic_mnist_cpu.yaml (CPU, <30 min) or "
+        "experiments/ganetic_cifar10.yaml (GPU, as published)",
     )
     replay.add_argument("--out", required=True, help="replay directory (created or resumed)")
     add_study_execution(replay)

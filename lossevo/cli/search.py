@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from lossevo import api
-from lossevo.search.config import SearchConfig
+from lossevo.search.config import SEARCH_TASKS, SELECTIONS, SearchConfig
 
 DEFAULTS = SearchConfig()
 #: SearchConfig fields that ``search`` takes from flags of the same name.
@@ -65,7 +65,7 @@ def _task_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("fitness task")
     group.add_argument(
         "--task",
-        choices=["gan", "probe"],
+        choices=SEARCH_TASKS,
         default=DEFAULTS.task,
         help="gan: train a DCGAN and score its samples (default); probe: the "
         "seconds-cheap screening game, for smoke tests",
@@ -133,7 +133,7 @@ def register(sub) -> None:
         )
     search.add_argument(
         "--selection",
-        choices=["tournament", "nsga2"],
+        choices=SELECTIONS,
         default=DEFAULTS.selection,
         help="tournament on fitness, or NSGA-II on fitness and complexity",
     )

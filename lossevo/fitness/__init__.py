@@ -4,30 +4,50 @@ A task is built once per worker from a JSON-able config (so Ray actors keep data
 extractors loaded) and then evaluates jobs. A job is ``{"loss": LossSpec.to_dict(), "seed": int,
 "steps": int}``; a result is a dict with at least ``status`` ("ok" | "diverged" | "failed"),
 ``fitness`` (lower is better; None unless ok), ``metrics``, ``curves``, ``seconds``, ``error``.
+
+:data:`TASKS` is the one registry: executors build tasks from it, study files validate their
+task options with each task's ``Config``, and the CLI offers its names.
 """
 
 from __future__ import annotations
 
-import importlib
-from typing import Protocol
+from typing import Any, Protocol
+
+from lossevo.fitness.anomaly import AnomalyTask
+from lossevo.fitness.gan import GanTask
+from lossevo.fitness.options import TaskConfigError
+from lossevo.fitness.probe import ProbeTask
 
 
 class Task(Protocol):
+    """What every task provides; ``Config`` validates its options without loading any data."""
+
+    Config: Any
+
+    @classmethod
+    def from_config(cls, config: dict) -> Task: ...
+
     def evaluate(self, job: dict) -> dict: ...
 
+    def describe(self) -> dict: ...
 
-#: Task kinds and the module:class that implements each.
-TASKS = {
-    "gan": "lossevo.fitness.gan:GanFitness",
-    "anomaly": "lossevo.fitness.anomaly:AnomalyTask",
-    "probe": "lossevo.fitness.probe:ProbeTask",
-}
+
+#: Task names and the class that implements each.
+TASKS: dict[str, type[Task]] = {"gan": GanTask, "anomaly": AnomalyTask, "probe": ProbeTask}
+
+
+def task_class(kind: str) -> type[Task]:
+    """The task class registered as ``kind``."""
+    if kind not in TASKS:
+        raise TaskConfigError(f"unknown task {kind!r}; known tasks: {', '.join(TASKS)}")
+    return TASKS[kind]
+
+
+def check_task_config(kind: str, config: dict) -> None:
+    """Validate ``config`` with the task's own Config class; no data is loaded."""
+    task_class(kind).Config.from_config(config)
 
 
 def make_task(kind: str, config: dict) -> Task:
     """Build the task ``kind`` from its plain-data config."""
-    if kind not in TASKS:
-        raise ValueError(f"unknown task {kind!r}; known tasks: {', '.join(TASKS)}")
-    module_name, class_name = TASKS[kind].split(":")
-    cls = getattr(importlib.import_module(module_name), class_name)
-    return cls.from_config(config)
+    return task_class(kind).from_config(config)

@@ -20,8 +20,9 @@ where G saturates to a blank image, in three of three seeds.
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 import torch
@@ -34,13 +35,14 @@ from lossevo.fitness.data import (
     load_dataset,
     normal_label_for,
 )
-from lossevo.fitness.gan import resolve_device, train_for_job
+from lossevo.fitness.device import resolve_device
 from lossevo.fitness.metrics.auroc import auroc
 from lossevo.fitness.models import Discriminator
+from lossevo.fitness.options import TaskConfigError, TrainingOptions, train_for_job
 
 
 @dataclass(frozen=True)
-class AnomalyConfig:
+class AnomalyConfig(TrainingOptions):
     """How one candidate is scored for anomaly detection.
 
     ``normal_label`` picks the normal class of a labelled dataset (default: the MedMNIST
@@ -49,38 +51,25 @@ class AnomalyConfig:
     subset of the test split (the same one for every candidate).
     """
 
-    dataset: str = "mnist-offline"
-    data_root: str | None = None
+    task_name: ClassVar[str] = "anomaly"
+
+    width: int = 16
     normal_label: int | None = None
     normal_class: str = "normal"
-    image_size: int | None = None
-    width: int = 16
-    batch_size: int = 64
-    latent_dim: int = 100
-    lr: float = 2e-4
-    beta1: float = 0.5
     encoder_steps: int = 300
     encoder_lr: float = 1e-4
     kappa: float = 1.0
-    device: str = "auto"
     max_test: int | None = None
 
     def __post_init__(self):
         if self.encoder_steps < 1:
-            raise ValueError(f"encoder_steps must be at least 1, got {self.encoder_steps}")
+            raise TaskConfigError(f"encoder_steps must be at least 1, got {self.encoder_steps}")
         if self.kappa < 0:
-            raise ValueError(f"kappa must be non-negative, got {self.kappa}")
+            raise TaskConfigError(f"kappa must be non-negative, got {self.kappa}")
         if self.max_test is not None and self.max_test < 2:
-            raise ValueError(
+            raise TaskConfigError(
                 f"max_test must be at least 2 (one normal, one anomaly), got {self.max_test}"
             )
-
-    @classmethod
-    def from_config(cls, config: dict) -> AnomalyConfig:
-        unknown = set(config) - {f.name for f in fields(cls)}
-        if unknown:
-            raise ValueError(f"unknown anomaly task option(s): {', '.join(sorted(unknown))}")
-        return cls(**config)
 
 
 def folder_classes(root: Path, split: str) -> list[str]:
@@ -159,6 +148,8 @@ class _Critic:
 
 class AnomalyTask:
     """The anomaly task: ``evaluate(job)`` trains GAN and encoder on normal images, scores."""
+
+    Config = AnomalyConfig
 
     def __init__(self, config: AnomalyConfig):
         self.config = c = config

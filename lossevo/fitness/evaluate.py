@@ -15,11 +15,13 @@ from pathlib import Path
 from tqdm import tqdm
 
 from lossevo.fitness.data import load_dataset
-from lossevo.fitness.gan import FitnessConfig, GanFitness, aggregate
+from lossevo.fitness.gan import GanConfig, GanTask
+from lossevo.fitness.seeds import aggregate
 from lossevo.loss.reference import LossSpec
 from lossevo.loss.screen import require_passing
 from lossevo.util.errors import LossevoError
 from lossevo.util.files import write_bytes, write_text
+from lossevo.util.fmt import fmt_number
 
 
 class EvaluateError(LossevoError):
@@ -36,7 +38,7 @@ def check_budget(steps: int, seeds: int) -> None:
 
 def evaluate_loss(
     spec: LossSpec,
-    config: FitnessConfig,
+    config: GanConfig,
     *,
     steps: int = 300,
     seeds: int = 3,
@@ -61,7 +63,7 @@ def evaluate_loss(
     aggregate([], how)  # an unknown aggregate fails here, before any training
     if download:
         load_dataset(config.dataset, root=config.data_root, download=True, limit=1)
-    task = GanFitness(config)
+    task = GanTask(config)
     info = task.describe()
     echo(f"loss      {spec.expr.text}   ({spec.transform}, {spec.generator})")
     echo(
@@ -101,10 +103,6 @@ def slug(name: str) -> str:
     return "".join(c if c.isalnum() else "_" for c in name).strip("_")[:60] or "loss"
 
 
-def _fmt(value) -> str:
-    return "-" if value is None else f"{value:.4g}"
-
-
 def results_table(record: dict) -> str:
     """The metrics of each seed as a text table."""
     runs, metric = record["runs"], record["summary"]["metric"]
@@ -112,7 +110,7 @@ def results_table(record: dict) -> str:
     keys = [k for k in keys if any(k in r["metrics"] for r in runs)]
     lines = [f"{'seed':>4}  {'status':<9}" + "".join(f"{k:>16}" for k in keys) + f"{'seconds':>9}"]
     for seed, r in enumerate(runs):
-        cells = "".join(f"{_fmt(r['metrics'].get(k)):>16}" for k in keys)
+        cells = "".join(f"{fmt_number(r['metrics'].get(k)):>16}" for k in keys)
         lines.append(f"{seed:>4}  {r['status']:<9}{cells}{r['seconds']:>9.1f}")
     return "\n".join(lines)
 
@@ -122,6 +120,6 @@ def summary_line(record: dict) -> str:
     s = record["summary"]
     return (
         f"{s['aggregate']} {s['metric']} over {s['n']} ok seed(s): "
-        f"{_fmt(s['fitness'])} ± {_fmt(s['std'])}  "
+        f"{fmt_number(s['fitness'])} ± {fmt_number(s['std'])}  "
         f"(diverged {s['diverged']}, failed {s['failed']})"
     )

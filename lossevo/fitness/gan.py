@@ -2,115 +2,55 @@
 
 The metric is the Fréchet distance between generated and held-out real images in the feature
 space of a small classifier trained on the dataset ("domain FID", the practice the FID authors
-recommend for MNIST), or Inception-v3 FID for natural and medical images. A GanFitness is built
+recommend for MNIST), or Inception-v3 FID for natural and medical images. A GanTask is built
 once per worker: the data, the feature extractor and the real statistics stay loaded.
 """
 
 from __future__ import annotations
 
 import math
-import statistics
 import time
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
+from typing import ClassVar
 
-import numpy as np
 import torch
 
 from lossevo.fitness.data import ImageData, load_dataset
+from lossevo.fitness.device import resolve_device
 from lossevo.fitness.metrics.frechet import feature_stats, frechet_distance, kid
-from lossevo.fitness.train import TrainConfig, sample, train_gan
-from lossevo.loss.reference import LossSpec
+from lossevo.fitness.options import TaskConfigError, TrainingOptions, train_for_job
+from lossevo.fitness.train import sample
+from lossevo.util.png import png_base64
 
 METRICS = ("auto", "domain_fid", "inception_fid")
-AGGREGATES = ("mean", "median", "worst")
-
-
-def resolve_device(device: str) -> str:
-    """``auto`` is cuda when a GPU is visible, else cpu."""
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise ValueError(f"--device {device} asked for, but torch sees no GPU; use --device cpu")
-    return device
 
 
 @dataclass(frozen=True)
-class FitnessConfig:
+class GanConfig(TrainingOptions):
     """How one candidate is scored. Defaults: the search budget measured in the README."""
 
-    dataset: str = "mnist-offline"
-    data_root: str | None = None
-    image_size: int | None = None
-    batch_size: int = 64
-    width: int = 32
-    latent_dim: int = 100
-    lr: float = 2e-4
-    beta1: float = 0.5
+    task_name: ClassVar[str] = "gan"
+
     n_samples: int = 1000
     metric: str = "auto"
     inception_weights: str | None = None
-    device: str = "auto"
     cache_dir: str | None = None
 
     def __post_init__(self):
         if self.metric not in METRICS:
-            raise ValueError(f"unknown metric {self.metric!r}; use one of {', '.join(METRICS)}")
+            raise TaskConfigError(
+                f"unknown metric {self.metric!r}; use one of {', '.join(METRICS)}"
+            )
         if self.n_samples < 2:
-            raise ValueError("--samples must be at least 2 (a covariance needs two samples)")
-
-    @classmethod
-    def from_config(cls, config: dict) -> FitnessConfig:
-        unknown = set(config) - {f.name for f in fields(cls)}
-        if unknown:
-            raise ValueError(f"unknown gan task option(s): {', '.join(sorted(unknown))}")
-        return cls(**config)
+            raise TaskConfigError("--samples must be at least 2 (a covariance needs two samples)")
 
 
-def train_for_job(job: dict, images: torch.Tensor, config, device: str):
-    """Train a GAN on ``images`` for one job; returns the TrainResult and the result skeleton.
-
-    ``config`` is any task config with batch_size, lr, beta1, latent_dim and width. The
-    skeleton is the plain-data result every GAN task fills in (status, curves, seconds...).
-    """
-    spec = LossSpec.from_dict(job["loss"])
-    steps, seed = int(job["steps"]), int(job["seed"])
-    if steps < 1:
-        raise ValueError(f"the training budget must be at least 1 step, got {steps}")
-    train_config = TrainConfig(
-        steps=steps,
-        batch_size=config.batch_size,
-        lr=config.lr,
-        beta1=config.beta1,
-        latent_dim=config.latent_dim,
-        width=config.width,
-        seed=seed,
-        device=device,
-    )
-    result = train_gan(
-        images,
-        spec.expr.torch_fn(),
-        transform=spec.transform,
-        generator_mode=spec.generator,
-        config=train_config,
-    )
-    out = {
-        "status": result.status,
-        "fitness": None,
-        "metrics": {},
-        "curves": result.curves,
-        "seconds": 0.0,
-        "error": result.reason,
-        "train_seconds": result.seconds,
-    }
-    if result.status != "ok":
-        out["metrics"] = {"diverged_at": result.diverged_at}
-    return result, out
-
-
-class GanFitness:
+class GanTask:
     """The gan task: ``evaluate(job)`` trains, samples and scores one loss for one seed."""
 
-    def __init__(self, config: FitnessConfig):
+    Config = GanConfig
+
+    def __init__(self, config: GanConfig):
         self.config = config
         self.device = resolve_device(config.device)
         kwargs = {"root": config.data_root, "image_size": config.image_size}
@@ -132,8 +72,8 @@ class GanFitness:
         self.real_stats = feature_stats(self.real_features)
 
     @classmethod
-    def from_config(cls, config: dict) -> GanFitness:
-        return cls(FitnessConfig.from_config(config))
+    def from_config(cls, config: dict) -> GanTask:
+        return cls(GanConfig.from_config(config))
 
     def _build_extractor(self):
         if self.metric == "domain_fid":
@@ -141,7 +81,7 @@ class GanFitness:
 
             data = self.train_data
             if data.labels is None:
-                raise ValueError(
+                raise TaskConfigError(
                     f"domain FID needs labelled data; {data.name} has no labels "
                     f"(use --metric inception_fid)"
                 )
@@ -220,42 +160,8 @@ class GanFitness:
 
 def grid_png_base64(images: torch.Tensor, nrow: int = 8) -> str:
     """An image grid as base64 PNG text: samples cross process boundaries as plain data."""
-    import base64
-    import io
-
-    from PIL import Image
     from torchvision.utils import make_grid
 
     grid = make_grid(images.clamp(-1, 1) * 0.5 + 0.5, nrow=nrow, padding=2, pad_value=1.0)
     array = grid.mul(255).round().byte().permute(1, 2, 0).numpy()
-    buffer = io.BytesIO()
-    Image.fromarray(array[..., 0] if images.shape[1] == 1 else array).save(buffer, "PNG")
-    return base64.b64encode(buffer.getvalue()).decode("ascii")
-
-
-def aggregate(results: list[dict], how: str = "mean") -> dict:
-    """Fitness over seeds: mean, median or worst of the ok runs, with the std kept.
-
-    A seed that diverged or failed counts as the worst possible outcome for ``worst`` and is
-    reported in ``diverged``/``failed`` for the others.
-    """
-    if how not in AGGREGATES:
-        raise ValueError(f"unknown aggregate {how!r}; use one of {', '.join(AGGREGATES)}")
-    values = [r["fitness"] for r in results if r["status"] == "ok"]
-    bad = len(results) - len(values)
-    summary = {
-        "n": len(values),
-        "diverged": sum(r["status"] == "diverged" for r in results),
-        "failed": sum(r["status"] == "failed" for r in results),
-        "std": statistics.stdev(values) if len(values) > 1 else 0.0,
-        "mean": statistics.fmean(values) if values else None,
-    }
-    if not values:
-        summary["fitness"] = None
-    elif how == "mean":
-        summary["fitness"] = summary["mean"]
-    elif how == "median":
-        summary["fitness"] = float(np.median(values))
-    else:
-        summary["fitness"] = math.inf if bad else max(values)
-    return summary
+    return png_base64(array[..., 0] if images.shape[1] == 1 else array)

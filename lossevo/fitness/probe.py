@@ -8,29 +8,52 @@ No GAN is trained, so it ranks losses only by how readily they separate, not ima
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 
+from lossevo.fitness.options import TaskConfigError
 from lossevo.loss.reference import LossSpec
 from lossevo.loss.screen import ScreenConfig, game_probe
 
 
 @dataclass(frozen=True)
-class ProbeTask:
+class ProbeConfig:
+    """The probe's options: how many free scores, and the Adam learning rate."""
+
     n_scores: int = 32
     lr: float = 0.05
 
     @classmethod
-    def from_config(cls, config: dict) -> ProbeTask:
+    def from_config(cls, config: dict) -> ProbeConfig:
+        unknown = set(config) - {f.name for f in fields(cls)}
+        if unknown:
+            raise TaskConfigError(f"unknown probe task option(s): {', '.join(sorted(unknown))}")
         return cls(**config)
 
-    def to_config(self) -> dict:
-        return asdict(self)
+
+class ProbeTask:
+    """The probe task: ``evaluate(job)`` runs the game probe for ``job["steps"]`` steps."""
+
+    Config = ProbeConfig
+
+    def __init__(self, config: ProbeConfig | None = None):
+        self.config = config or ProbeConfig()
+
+    @classmethod
+    def from_config(cls, config: dict) -> ProbeTask:
+        return cls(ProbeConfig.from_config(config))
+
+    def describe(self) -> dict:
+        """The protocol, for reports: the probe's options."""
+        return {"task": "probe", "config": asdict(self.config)}
 
     def evaluate(self, job: dict) -> dict:
         start = time.perf_counter()
         spec = LossSpec.from_dict(job["loss"])
         config = ScreenConfig(
-            d_steps=int(job["steps"]), d_lr=self.lr, n_scores=self.n_scores, seed=int(job["seed"])
+            d_steps=int(job["steps"]),
+            d_lr=self.config.lr,
+            n_scores=self.config.n_scores,
+            seed=int(job["seed"]),
         )
         measurements = game_probe(spec, config)
         seconds = time.perf_counter() - start

@@ -11,8 +11,6 @@ Matplotlib runs headless (Agg); nothing here touches the run store.
 
 from __future__ import annotations
 
-import base64
-import io
 import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -21,6 +19,7 @@ import numpy as np
 import torch
 
 from lossevo.loss.reference import LossSpec
+from lossevo.util.png import decode_png
 
 #: Where losses are drawn: p in (0, 1) for the sigmoid transform, raw scores for ``raw``.
 P_RANGE = (0.01, 0.99)
@@ -138,13 +137,6 @@ def loss_curves(specs: Sequence[LossSpec], path: str | Path, *, title: str | Non
     )
     fig.tight_layout(rect=(0, 0, 1, 0.96))
     return _save(fig, path)
-
-
-def decode_png(text: str):
-    """A base64 PNG (as tasks return it) as a numpy image array."""
-    from PIL import Image
-
-    return np.asarray(Image.open(io.BytesIO(base64.b64decode(text))))
 
 
 def sample_grids(

@@ -9,33 +9,14 @@ of lists of numbers; degenerate inputs (one run, identical values, no runs) give
 
 from __future__ import annotations
 
-import math
-import statistics
 from collections.abc import Mapping, Sequence
 
 import numpy as np
 
+from lossevo.fitness.seeds import finite_values, summarize
+from lossevo.util.fmt import fmt_number
 
-def _finite(values: Sequence[float]) -> list[float]:
-    return [float(v) for v in values if v is not None and math.isfinite(float(v))]
-
-
-def summarize(values: Sequence[float]) -> dict:
-    """Best (min), worst (max), mean and sample std (ddof=1) of a lower-is-better metric.
-
-    Non-finite values and None are dropped. One value: std 0.0. No value: all None.
-    """
-    xs = _finite(values)
-    if not xs:
-        return {"n": 0, "best": None, "worst": None, "mean": None, "std": None, "median": None}
-    return {
-        "n": len(xs),
-        "best": min(xs),
-        "worst": max(xs),
-        "mean": statistics.fmean(xs),
-        "std": statistics.stdev(xs) if len(xs) > 1 else 0.0,
-        "median": statistics.median(xs),
-    }
+__all__ = ["summarize"]  # the one summary over seeds, shared with the search and promote
 
 
 def mann_whitney(a: Sequence[float], b: Sequence[float]) -> dict:
@@ -48,7 +29,7 @@ def mann_whitney(a: Sequence[float], b: Sequence[float]) -> dict:
     """
     from scipy.stats import mannwhitneyu
 
-    xs, ys = _finite(a), _finite(b)
+    xs, ys = finite_values(a), finite_values(b)
     out = {"u": None, "p": None, "n_a": len(xs), "n_b": len(ys), "method": None, "note": ""}
     if not xs or not ys:
         out["note"] = "no test: a sample is empty"
@@ -84,7 +65,7 @@ def bootstrap_mean_diff(
         raise ValueError(f"confidence must be in (0, 1), got {confidence}")
     if n_resamples < 1:
         raise ValueError(f"n_resamples must be at least 1, got {n_resamples}")
-    xs, ys = np.asarray(_finite(a)), np.asarray(_finite(b))
+    xs, ys = np.asarray(finite_values(a)), np.asarray(finite_values(b))
     out = {
         "diff": None,
         "low": None,
@@ -150,7 +131,7 @@ def comparison_rows(
 
 
 def _g(value: float | None) -> str:
-    return "n/a" if value is None else f"{value:.4g}"
+    return fmt_number(value, empty="n/a")
 
 
 def _rank(rows: Mapping[str, dict], name: str, key: str) -> int | None:
@@ -158,42 +139,45 @@ def _rank(rows: Mapping[str, dict], name: str, key: str) -> int | None:
     return next((i for i, (_, n) in enumerate(scored, 1) if n == name), None)
 
 
+def _against_baseline(rows: Mapping[str, dict], focus: str, baseline: str, alpha: float) -> str:
+    """One sentence: the focus loss's spread and mean against the baseline's, with the tests."""
+    f, b = rows[focus], rows[baseline]
+    if f["mean"] is None or b["mean"] is None:
+        return f"{focus} or {baseline} has no finished run, so they cannot be compared."
+
+    def compared(x: float, y: float) -> str:
+        return "lower" if x < y else "higher" if x > y else "equal"
+
+    sig = (
+        "significant" if f["p"] is not None and f["p"] < alpha else "not significant"
+    ) + f" at {alpha:g}"
+    ci = "n/a" if f["low"] is None else f"[{_g(f['low'])}, {_g(f['high'])}]"
+    excludes = f["low"] is not None and (f["low"] > 0 or f["high"] < 0)
+    return (
+        f"{focus}'s std across runs is {_g(f['std'])} vs {baseline}'s {_g(b['std'])} "
+        f"({compared(f['std'], b['std'])}); its mean is {_g(f['mean'])} vs {_g(b['mean'])} "
+        f"({compared(f['mean'], b['mean'])}; Mann-Whitney p = {_g(f['p'])}, {sig}; bootstrap "
+        f"95% CI of the mean difference {ci}, which {'excludes' if excludes else 'includes'} 0)."
+    )
+
+
 def finding(
     rows: Mapping[str, dict], baseline: str, focus: str | None = None, alpha: float = 0.05
 ) -> list[str]:
     """The comparison in plain words, computed from ``rows`` (:func:`comparison_rows`).
 
-    ``focus`` is the loss the claim is about (GANetic in the published table); without it,
-    the non-baseline loss with the lowest mean. Lower metric values are better.
+    ``focus`` is the loss a published claim is about (GANetic in its table), and only then is
+    the published pattern checked; without it, the comparison is about the non-baseline loss
+    with the lowest mean. Lower metric values are better.
     """
     scored = {n: r for n, r in rows.items() if r["mean"] is not None}
     out: list[str] = []
-    if focus is None or focus not in rows:
+    claim = focus if focus in rows else None
+    if claim is None:
         others = [n for n in scored if n != baseline]
         focus = min(others, key=lambda n: scored[n]["mean"]) if others else None
-    b = rows.get(baseline)
-    if focus is not None and b is not None:
-        f = rows[focus]
-        if f["mean"] is None or b["mean"] is None:
-            out.append(f"{focus} or {baseline} has no finished run, so they cannot be compared.")
-        else:
-            spread = (
-                "lower" if f["std"] < b["std"] else "higher" if f["std"] > b["std"] else "equal"
-            )
-            level = (
-                "lower" if f["mean"] < b["mean"] else "higher" if f["mean"] > b["mean"] else "equal"
-            )
-            sig = (
-                "significant" if f["p"] is not None and f["p"] < alpha else "not significant"
-            ) + f" at {alpha:g}"
-            ci = "n/a" if f["low"] is None else f"[{_g(f['low'])}, {_g(f['high'])}]"
-            excludes = f["low"] is not None and (f["low"] > 0 or f["high"] < 0)
-            out.append(
-                f"{focus}'s std across runs is {_g(f['std'])} vs {baseline}'s {_g(b['std'])} "
-                f"({spread}); its mean is {_g(f['mean'])} vs {_g(b['mean'])} ({level}; "
-                f"Mann-Whitney p = {_g(f['p'])}, {sig}; bootstrap 95% CI of the mean "
-                f"difference {ci}, which {'excludes' if excludes else 'includes'} 0)."
-            )
+    if focus is not None and baseline in rows:
+        out.append(_against_baseline(rows, focus, baseline, alpha))
     if scored:
         best_mean = min(scored, key=lambda n: scored[n]["mean"])
         best_std = min(scored, key=lambda n: scored[n]["std"])
@@ -201,7 +185,7 @@ def finding(
             f"Lowest mean: {best_mean} ({_g(scored[best_mean]['mean'])}); lowest std: "
             f"{best_std} ({_g(scored[best_std]['std'])})."
         )
-        if focus is not None and focus in scored:
+        if claim is not None and claim in scored:
             rm, rs = _rank(scored, focus, "mean"), _rank(scored, focus, "std")
             holds = "holds" if rm == 1 and rs == 1 else "does not hold"
             out.append(

@@ -11,16 +11,15 @@ from dataclasses import replace
 from pathlib import Path
 
 from lossevo.loss.export import export_loss
-from lossevo.loss.reference import LossSpec
 from lossevo.runs.store import RunStore
 from lossevo.search.config import PENALTY
 from lossevo.search.leaderboard import (
+    best_losses,
     hall_of_fame,
     leaderboard_text,
     pareto_front,
     search_config,
 )
-from lossevo.search.space import load_space
 from lossevo.util.errors import LossevoError
 from lossevo.util.terminal import for_terminal
 
@@ -94,7 +93,6 @@ def show_run(run_dir: Path, top: int = 10) -> None:
                 f"{row['text']}"
             )
         counts = {"passed": len(store.candidates("passed")), **store.rejection_counts()}
-        counts.pop("baseline", None)
         _say(
             "\nscreening verdicts: "
             + ", ".join(f"{k} {v}" for k, v in sorted(counts.items(), key=lambda kv: -kv[1]))
@@ -115,15 +113,9 @@ def export_run(run_dir: Path, top: int, out_dir: Path) -> list[Path]:
         raise LossevoError(f"--top must be at least 1 (got {top}); e.g. --top 3")
     with RunStore.open(run_dir, kind="search") as store:
         config = search_config(store)
-        space = load_space(config.space)
         paths = []
-        for row in hall_of_fame(store, config)[:top]:
-            spec = LossSpec.from_formula(
-                row["formula"],
-                name=f"{Path(run_dir).name} rank {row['rank']}",
-                transform=space.transform,
-                generator=space.generator,
-            )
+        run_name = Path(run_dir).name
+        for row, spec in best_losses(store, top, name=lambda r: f"{run_name} rank {r['rank']}"):
             provenance = {
                 "run": str(Path(run_dir).resolve()),
                 "rank": row["rank"],

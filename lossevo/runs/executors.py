@@ -40,16 +40,24 @@ class Job:
 
 
 class Executor(Protocol):
-    def run(self, jobs: list[Job], progress: Progress | None = None
-            ) -> Iterator[tuple[Job, dict]]: ...
+    def run(
+        self, jobs: list[Job], progress: Progress | None = None
+    ) -> Iterator[tuple[Job, dict]]: ...
 
     def close(self) -> None: ...
 
 
 def failed_result(error: str, attempts: int, seconds: float) -> dict:
     """The result of a job that never produced one: no fitness, the last error kept."""
-    return {"status": "failed", "fitness": None, "metrics": {}, "curves": {}, "seconds": seconds,
-            "error": error, "attempts": attempts}
+    return {
+        "status": "failed",
+        "fitness": None,
+        "metrics": {},
+        "curves": {},
+        "seconds": seconds,
+        "error": error,
+        "attempts": attempts,
+    }
 
 
 def _describe(exc: BaseException) -> str:
@@ -111,8 +119,7 @@ class SerialExecutor(_Base):
         self.task_kind, self.task_config, self.max_retries = task_kind, task_config, max_retries
         self._worker: _EvalWorker | None = None
 
-    def run(self, jobs: list[Job], progress: Progress | None = None
-            ) -> Iterator[tuple[Job, dict]]:
+    def run(self, jobs: list[Job], progress: Progress | None = None) -> Iterator[tuple[Job, dict]]:
         if self._worker is None:
             worker = _EvalWorker(self.task_kind, self.task_config)
             if worker.build_error is not None:
@@ -152,8 +159,10 @@ def _check_reachable(address: str, timeout: float = 3.0) -> None:
     try:
         socket.create_connection((host.strip("[]"), int(port)), timeout=timeout).close()
     except (OSError, ValueError) as exc:
-        raise ExecutorError(f"cannot reach a Ray cluster at {address}: {exc}; start one with "
-                            "'ray start --head' or drop --ray-address") from exc
+        raise ExecutorError(
+            f"cannot reach a Ray cluster at {address}: {exc}; start one with "
+            "'ray start --head' or drop --ray-address"
+        ) from exc
 
 
 @dataclass
@@ -179,9 +188,17 @@ class RayExecutor(_Base):
     unless ``RAY_AUTH_MODE=token`` is set.
     """
 
-    def __init__(self, task_kind: str, task_config: dict, *, workers: int = 2,
-                 address: str | None = None, gpus_per_eval: float = 0.0,
-                 timeout_s: float | None = None, max_retries: int = 1):
+    def __init__(
+        self,
+        task_kind: str,
+        task_config: dict,
+        *,
+        workers: int = 2,
+        address: str | None = None,
+        gpus_per_eval: float = 0.0,
+        timeout_s: float | None = None,
+        max_retries: int = 1,
+    ):
         if workers < 1:
             raise ExecutorError(f"workers must be at least 1, got {workers}")
         if timeout_s is not None and timeout_s <= 0:
@@ -202,26 +219,36 @@ class RayExecutor(_Base):
                     ray.init(address=address, log_to_driver=False)
                 except Exception as exc:
                     cause = _root_cause(exc)
-                    hint = ("set RAY_AUTH_MODE=token to send the token in ~/.ray/auth_token"
-                            if "AuthenticationError" in cause else
-                            "start one with 'ray start --head' or drop --ray-address")
-                    raise ExecutorError(f"cannot reach a Ray cluster at {address}: {cause}; "
-                                        f"{hint}") from exc
+                    hint = (
+                        "set RAY_AUTH_MODE=token to send the token in ~/.ray/auth_token"
+                        if "AuthenticationError" in cause
+                        else "start one with 'ray start --head' or drop --ray-address"
+                    )
+                    raise ExecutorError(
+                        f"cannot reach a Ray cluster at {address}: {cause}; {hint}"
+                    ) from exc
             else:
                 import torch
 
                 # "local": a fresh cluster even where a stale /tmp/ray/ray_current_cluster exists
-                ray.init(address="local", num_cpus=workers,
-                         num_gpus=int(torch.cuda.is_available()), include_dashboard=False,
-                         log_to_driver=False, ignore_reinit_error=True)
+                ray.init(
+                    address="local",
+                    num_cpus=workers,
+                    num_gpus=int(torch.cuda.is_available()),
+                    include_dashboard=False,
+                    log_to_driver=False,
+                    ignore_reinit_error=True,
+                )
             self._started_ray = True
         gpus = ray.cluster_resources().get("GPU", 0)
         if gpus_per_eval > gpus:
             self.close()
-            raise ExecutorError(f"gpus_per_eval={gpus_per_eval} but the Ray cluster has {gpus:g} "
-                                "GPUs")
+            raise ExecutorError(
+                f"gpus_per_eval={gpus_per_eval} but the Ray cluster has {gpus:g} GPUs"
+            )
         self._actor_cls = ray.remote(_EvalWorker).options(
-            num_cpus=1, num_gpus=gpus_per_eval, max_restarts=0, max_task_retries=0)
+            num_cpus=1, num_gpus=gpus_per_eval, max_restarts=0, max_task_retries=0
+        )
 
     def _spawn(self) -> None:
         actor = self._actor_cls.remote(self.task_kind, self.task_config, 1)
@@ -242,8 +269,9 @@ class RayExecutor(_Base):
         except Exception as exc:  # died while starting (memory, node loss): try a few times
             self._start_failures += 1
             if self._start_failures > 3:
-                raise ExecutorError(f"Ray workers keep dying while starting: "
-                                    f"{_root_cause(exc)}") from exc
+                raise ExecutorError(
+                    f"Ray workers keep dying while starting: {_root_cause(exc)}"
+                ) from exc
             self._spawn()
             return
         if build_error is not None:
@@ -251,8 +279,9 @@ class RayExecutor(_Base):
         self._start_failures = 0
         self._idle.append(actor)
 
-    def _settle(self, flight: _Flight, result: dict | None, error: str | None, spent: float,
-                queue: deque) -> dict | None:
+    def _settle(
+        self, flight: _Flight, result: dict | None, error: str | None, spent: float, queue: deque
+    ) -> dict | None:
         """The result to yield, or None when the job went back to the queue for a retry."""
         if error is None:
             return {**result, "attempts": flight.attempt}
@@ -261,8 +290,7 @@ class RayExecutor(_Base):
             return None
         return failed_result(error, flight.attempt, spent)
 
-    def run(self, jobs: list[Job], progress: Progress | None = None
-            ) -> Iterator[tuple[Job, dict]]:
+    def run(self, jobs: list[Job], progress: Progress | None = None) -> Iterator[tuple[Job, dict]]:
         import ray
         from ray.exceptions import RayActorError
 
@@ -293,8 +321,11 @@ class RayExecutor(_Base):
                         self._idle.append(flight.actor)
                         error = result.get(_ERROR)
                     except Exception as exc:  # the actor died or is unusable: replace it
-                        error = (f"worker died ({type(exc).__name__})\n{exc}"
-                                 if isinstance(exc, RayActorError) else _describe(exc))
+                        error = (
+                            f"worker died ({type(exc).__name__})\n{exc}"
+                            if isinstance(exc, RayActorError)
+                            else _describe(exc)
+                        )
                         self._kill(flight.actor)
                         self._spawn()
                     spent = flight.spent + time.monotonic() - flight.started
@@ -328,13 +359,25 @@ class RayExecutor(_Base):
         self._started_ray = False
 
 
-def make_executor(task_kind: str, task_config: dict, *, workers: int = 1,
-                  address: str | None = None, gpus_per_eval: float = 0.0,
-                  timeout_s: float | None = None) -> Executor:
+def make_executor(
+    task_kind: str,
+    task_config: dict,
+    *,
+    workers: int = 1,
+    address: str | None = None,
+    gpus_per_eval: float = 0.0,
+    timeout_s: float | None = None,
+) -> Executor:
     """Serial for one local worker, else Ray (always Ray when a cluster address is given)."""
     if workers < 1:
         raise ExecutorError(f"workers must be at least 1, got {workers}")
     if workers == 1 and address is None:
         return SerialExecutor(task_kind, task_config)
-    return RayExecutor(task_kind, task_config, workers=workers, address=address,
-                       gpus_per_eval=gpus_per_eval, timeout_s=timeout_s)
+    return RayExecutor(
+        task_kind,
+        task_config,
+        workers=workers,
+        address=address,
+        gpus_per_eval=gpus_per_eval,
+        timeout_s=timeout_s,
+    )

@@ -15,42 +15,19 @@ import json
 import os
 import platform
 import sqlite3
-import statistics
-import tempfile
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from lossevo.util.files import atomic_open
+from lossevo.fitness.seeds import summarize
+from lossevo.runs.schema import ROLES, SCHEMA, SCHEMA_VERSION, upgrade
 from lossevo.util.errors import LossevoError
+from lossevo.util.files import atomic_open
 
-SCHEMA_VERSION = 1
 DB_NAME = "run.db"
 CONFIG_NAME = "config.json"
 EVAL_STATUSES = ("ok", "diverged", "failed")
 _LIBRARIES = ("lossevo", "torch", "deap", "sympy", "numpy", "ray")
-
-_SCHEMA = """
-CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE candidates (
-    key TEXT PRIMARY KEY, formula TEXT, text TEXT, latex TEXT, complexity INTEGER,
-    verdict TEXT NOT NULL, detail TEXT, fingerprint TEXT, first_generation INTEGER,
-    created REAL NOT NULL);
-CREATE INDEX candidates_verdict ON candidates (verdict);
-CREATE INDEX candidates_fingerprint ON candidates (fingerprint);
-CREATE TABLE evaluations (
-    id INTEGER PRIMARY KEY, fingerprint TEXT NOT NULL, key TEXT, seed INTEGER NOT NULL,
-    budget INTEGER NOT NULL, status TEXT NOT NULL CHECK (status IN ('ok', 'diverged', 'failed')),
-    fitness REAL, metrics TEXT, curves TEXT, seconds REAL, error TEXT, attempts INTEGER,
-    created REAL NOT NULL, UNIQUE (fingerprint, seed, budget));
-CREATE INDEX evaluations_key ON evaluations (key);
-CREATE TABLE generations (
-    generation INTEGER PRIMARY KEY, population TEXT NOT NULL, rng_state TEXT, stats TEXT,
-    created REAL NOT NULL);
-CREATE TABLE events (
-    id INTEGER PRIMARY KEY, time REAL NOT NULL, kind TEXT NOT NULL, message TEXT NOT NULL);
-"""
 _JSON_COLUMNS = ("metrics", "curves", "population", "stats")
 
 
@@ -129,8 +106,10 @@ class RunStore:
         """Start a new run in ``run_dir`` (created if needed); refuses a directory with a run."""
         run_dir = Path(run_dir)
         if (run_dir / DB_NAME).exists():
-            raise StoreError(f"'{run_dir}' already holds a run ({DB_NAME}); resume it or choose "
-                             f"another --run-dir")
+            raise StoreError(
+                f"'{run_dir}' already holds a run ({DB_NAME}); resume it or choose "
+                f"another --run-dir"
+            )
         if run_dir.exists() and not run_dir.is_dir():
             raise StoreError(f"'{run_dir}' exists and is not a directory; choose another --run-dir")
         run_dir.mkdir(parents=True, exist_ok=True)
@@ -145,9 +124,11 @@ class RunStore:
         conn = sqlite3.connect(tmp, isolation_level=None)
         try:
             conn.execute("PRAGMA journal_mode=WAL")
-            conn.executescript("BEGIN;" + _SCHEMA + "COMMIT;")
-            conn.executemany("INSERT INTO meta VALUES (?, ?)",
-                             [("schema_version", str(SCHEMA_VERSION)), ("kind", kind)])
+            conn.executescript("BEGIN;" + SCHEMA + "COMMIT;")
+            conn.executemany(
+                "INSERT INTO meta VALUES (?, ?)",
+                [("schema_version", str(SCHEMA_VERSION)), ("kind", kind)],
+            )
         finally:
             conn.close()  # the last connection checkpoints and removes the -wal file
         os.replace(tmp, run_dir / DB_NAME)
@@ -155,7 +136,8 @@ class RunStore:
 
     @classmethod
     def open(cls, run_dir: str | os.PathLike, *, kind: str | None = None) -> RunStore:
-        """Open an existing run, checking it read-only first so a refusal changes nothing."""
+        """Open an existing run, checking it read-only first so a refusal changes nothing; a
+        database of an older schema is upgraded in place first (all or nothing, schema.py)."""
         run_dir = Path(run_dir)
         db = run_dir / DB_NAME
         start = f"start one with 'lossevo search --run-dir {run_dir}'"
@@ -167,20 +149,28 @@ class RunStore:
         meta = cls._read_meta(db)
         version = int(v) if (v := meta.get("schema_version", "0")).isdigit() else 0
         if version > SCHEMA_VERSION:
-            raise StoreError(f"'{run_dir}' was created by a newer lossevo (schema {version} > "
-                             f"{SCHEMA_VERSION}); upgrade lossevo to open it")
+            raise StoreError(
+                f"'{run_dir}' was created by a newer lossevo (schema {version} > "
+                f"{SCHEMA_VERSION}); upgrade lossevo to open it"
+            )
         if version < 1:
-            raise StoreError(f"'{db}' is not a lossevo run database (no schema_version); "
-                             f"use another --run-dir")
+            raise StoreError(
+                f"'{db}' is not a lossevo run database (no schema_version); use another --run-dir"
+            )
         if kind is not None and meta.get("kind") != kind:
-            raise StoreError(f"'{run_dir}' holds a {meta.get('kind')} run, not a {kind} run; "
-                             f"use another --run-dir")
+            raise StoreError(
+                f"'{run_dir}' holds a {meta.get('kind')} run, not a {kind} run; "
+                f"use another --run-dir"
+            )
         try:
             config = json.loads((run_dir / CONFIG_NAME).read_text(encoding="utf-8"))
         except (OSError, ValueError) as e:
-            raise StoreError(f"'{run_dir / CONFIG_NAME}' is unreadable ({e}); restore it or "
-                             f"start a new run") from None
+            raise StoreError(
+                f"'{run_dir / CONFIG_NAME}' is unreadable ({e}); restore it or start a new run"
+            ) from None
         conn = sqlite3.connect(db, timeout=30, isolation_level=None)
+        if version < SCHEMA_VERSION:
+            meta = cls._upgrade(conn, db, version, meta)
         conn.row_factory = sqlite3.Row
         conn.execute("PRAGMA journal_mode=WAL")
         # WAL + synchronous=NORMAL: a commit is in the WAL file (OS page cache) when COMMIT
@@ -188,6 +178,20 @@ class RunStore:
         # lose the last commits (never corrupting the database). FULL would fsync every commit.
         conn.execute("PRAGMA synchronous=NORMAL")
         return cls(run_dir, conn, config, meta)
+
+    @staticmethod
+    def _upgrade(conn: sqlite3.Connection, db: Path, version: int, meta: dict) -> dict:
+        """Upgrade an older database in place, all or nothing; refuse in one line if it fails."""
+        try:
+            upgrade(conn, version, meta.get("kind", ""))
+        except sqlite3.Error as e:
+            conn.close()
+            raise StoreError(
+                f"'{db}' has schema {version} and cannot be upgraded to "
+                f"{SCHEMA_VERSION} ({e}); nothing was changed: open it with the "
+                f"lossevo that wrote it, or start a new run"
+            ) from None
+        return {**meta, "schema_version": str(SCHEMA_VERSION)}
 
     @staticmethod
     def _read_meta(db: Path) -> dict[str, str]:
@@ -201,8 +205,9 @@ class RunStore:
             with contextlib.closing(sqlite3.connect(uri, uri=True, timeout=30)) as conn:
                 return dict(conn.execute("SELECT key, value FROM meta").fetchall())
         except sqlite3.DatabaseError as e:
-            raise StoreError(f"'{db}' is not a readable lossevo run database ({e}); "
-                             f"use another --run-dir") from None
+            raise StoreError(
+                f"'{db}' is not a readable lossevo run database ({e}); use another --run-dir"
+            ) from None
 
     def close(self) -> None:
         """Close the connection (idempotent)."""
@@ -246,64 +251,130 @@ class RunStore:
             if json.loads(json.dumps(value)) != stored:
                 flag = "--" + key.replace("_", "-")
                 shown, was = (v if isinstance(v, str) else json.dumps(v) for v in (value, stored))
-                raise StoreError(f"{flag} {shown} contradicts the stored run ({key}={was}); "
-                                 f"resume without it or start a new run")
+                raise StoreError(
+                    f"{flag} {shown} contradicts the stored run ({key}={was}); "
+                    f"resume without it or start a new run"
+                )
 
-    def put_candidate(self, *, key: str, verdict: str, formula: str | None = None,
-                      text: str | None = None, latex: str | None = None,
-                      complexity: int | None = None, detail: str | None = None,
-                      fingerprint: str | None = None,
-                      first_generation: int | None = None) -> bool:
-        """Record a screened candidate; the first record of a key wins. True if inserted."""
+    def put_candidate(
+        self,
+        *,
+        key: str,
+        verdict: str | None = None,
+        formula: str | None = None,
+        text: str | None = None,
+        latex: str | None = None,
+        complexity: int | None = None,
+        detail: str | None = None,
+        fingerprint: str | None = None,
+        first_generation: int | None = None,
+        role: str = "candidate",
+    ) -> bool:
+        """Record a loss of the run: its ``role``, and its screening ``verdict`` (None if it was
+        never screened). The first record of a key wins. True if inserted."""
+        if role not in ROLES:
+            raise ValueError(f"candidate role must be one of {ROLES}, not {role!r}")
         cursor = self._write(
-            "INSERT OR IGNORE INTO candidates VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (key, formula, text, latex, complexity, verdict, detail, fingerprint,
-             first_generation, time.time()))
+            "INSERT OR IGNORE INTO candidates (key, formula, text, latex, complexity, verdict, "
+            "detail, fingerprint, first_generation, created, role) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                key,
+                formula,
+                text,
+                latex,
+                complexity,
+                verdict,
+                detail,
+                fingerprint,
+                first_generation,
+                time.time(),
+                role,
+            ),
+        )
         return cursor.rowcount == 1
 
     def get_candidate(self, key: str) -> dict | None:
         rows = self._query("SELECT * FROM candidates WHERE key = ?", (key,))
         return rows[0] if rows else None
 
-    def candidates(self, verdict: str | None = None) -> list[dict]:
-        """All candidates in insertion order, or those with the given verdict."""
-        if verdict is None:
-            return self._query("SELECT * FROM candidates ORDER BY rowid")
-        return self._query("SELECT * FROM candidates WHERE verdict = ? ORDER BY rowid", (verdict,))
+    def candidates(self, verdict: str | None = None, *, role: str | None = None) -> list[dict]:
+        """All candidates in insertion order, or those with the given verdict and/or role."""
+        where = [(c, v) for c, v in (("verdict", verdict), ("role", role)) if v is not None]
+        sql = " AND ".join(f"{c} = ?" for c, _ in where) or "1"
+        return self._query(
+            f"SELECT * FROM candidates WHERE {sql} ORDER BY rowid", tuple(v for _, v in where)
+        )
 
     def rejection_counts(self) -> dict[str, int]:
         """How many candidates each screening reason rejected (passed ones excluded)."""
-        rows = self._conn.execute("SELECT verdict, COUNT(*) FROM candidates WHERE verdict != "
-                                  "'passed' GROUP BY verdict ORDER BY verdict").fetchall()
+        rows = self._conn.execute(
+            "SELECT verdict, COUNT(*) FROM candidates WHERE verdict != "
+            "'passed' GROUP BY verdict ORDER BY verdict"
+        ).fetchall()
+        # (a loss never screened has verdict NULL, which `!=` leaves out)
         return {verdict: n for verdict, n in rows}
 
-    def put_evaluation(self, fingerprint: str, key: str, seed: int, budget: int,
-                       result: dict) -> bool:
-        """Record a training result. Ignored if (fingerprint, seed, budget) is already stored:
-        training is deterministic, so the first result wins. True if inserted."""
+    def put_evaluation(
+        self,
+        fingerprint: str,
+        key: str,
+        seed: int,
+        budget: int,
+        result: dict,
+        *,
+        stage: str = "search",
+    ) -> bool:
+        """Record a training result of ``stage``. Ignored if (stage, fingerprint, seed, budget)
+        is already stored: training is deterministic, so the first result wins. True if
+        inserted."""
         status = result["status"]
         if status not in EVAL_STATUSES:
             raise ValueError(f"evaluation status must be one of {EVAL_STATUSES}, not {status!r}")
         cursor = self._write(
             "INSERT OR IGNORE INTO evaluations (fingerprint, key, seed, budget, status, fitness, "
-            "metrics, curves, seconds, error, attempts, created) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (fingerprint, key, seed, budget, status, result.get("fitness"),
-             json.dumps(result.get("metrics") or {}), json.dumps(result.get("curves") or {}),
-             result.get("seconds"), result.get("error"), result.get("attempts", 1), time.time()))
+            "metrics, curves, seconds, error, attempts, created, stage) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                fingerprint,
+                key,
+                seed,
+                budget,
+                status,
+                result.get("fitness"),
+                json.dumps(result.get("metrics") or {}),
+                json.dumps(result.get("curves") or {}),
+                result.get("seconds"),
+                result.get("error"),
+                result.get("attempts", 1),
+                time.time(),
+                stage,
+            ),
+        )
         return cursor.rowcount == 1
 
-    def get_evaluation(self, fingerprint: str, seed: int, budget: int) -> dict | None:
-        rows = self._query("SELECT * FROM evaluations WHERE fingerprint = ? AND seed = ? AND "
-                           "budget = ?", (fingerprint, seed, budget))
+    def get_evaluation(
+        self, fingerprint: str, seed: int, budget: int, *, stage: str = "search"
+    ) -> dict | None:
+        rows = self._query(
+            "SELECT * FROM evaluations WHERE stage = ? AND fingerprint = ? AND "
+            "seed = ? AND budget = ?",
+            (stage, fingerprint, seed, budget),
+        )
         return rows[0] if rows else None
 
-    def evaluations(self, fingerprint: str | None = None) -> list[dict]:
-        """All evaluations (or one fingerprint's) in insertion order, JSON columns decoded."""
-        if fingerprint is None:
-            return self._query("SELECT * FROM evaluations ORDER BY id")
-        return self._query("SELECT * FROM evaluations WHERE fingerprint = ? ORDER BY id",
-                           (fingerprint,))
+    def evaluations(
+        self, fingerprint: str | None = None, *, stage: str | None = None
+    ) -> list[dict]:
+        """All evaluations in insertion order, or one fingerprint's and/or one stage's, JSON
+        columns decoded."""
+        where = [
+            (c, v) for c, v in (("fingerprint", fingerprint), ("stage", stage)) if v is not None
+        ]
+        sql = " AND ".join(f"{c} = ?" for c, _ in where) or "1"
+        return self._query(
+            f"SELECT * FROM evaluations WHERE {sql} ORDER BY id", tuple(v for _, v in where)
+        )
 
     def fitness_summary(self, fingerprint: str) -> dict:
         """Fitness over seeds at the highest budget with ok results (else the highest budget
@@ -314,28 +385,33 @@ class RunStore:
         budget = max(ok_budgets or [r["budget"] for r in rows] or [None])
         at = [r for r in rows if r["budget"] == budget]
         ok = [r for r in at if r["status"] == "ok" and r["fitness"] is not None]
-        values = [r["fitness"] for r in ok]
+        summary = summarize([r["fitness"] for r in ok])
         return {
-            "budget": budget, "n": len(values),
-            "mean": statistics.fmean(values) if values else None,
-            "std": (statistics.stdev(values) if len(values) > 1 else 0.0) if values else None,
+            "budget": budget,
+            "n": len(ok),
+            "mean": summary["mean"],
+            "std": summary["std"],
             "seeds": sorted(r["seed"] for r in ok),
             "diverged": sum(r["status"] == "diverged" for r in at),
             "failed": sum(r["status"] == "failed" for r in at),
         }
 
-    def put_generation(self, generation: int, population: list[str], rng_state: tuple | None,
-                       stats: dict) -> None:
+    def put_generation(
+        self, generation: int, population: list[str], rng_state: tuple | None, stats: dict
+    ) -> None:
         """Record a completed generation; ``rng_state`` is ``random.getstate()`` at the start of
         the next one. A generation is written once: a second write is a bug (StoreError)."""
         state = None if rng_state is None else rng_state_to_json(rng_state)
         try:
-            self._write("INSERT INTO generations VALUES (?, ?, ?, ?, ?)",
-                        (generation, json.dumps(list(population)), state, json.dumps(stats),
-                         time.time()))
+            self._write(
+                "INSERT INTO generations VALUES (?, ?, ?, ?, ?)",
+                (generation, json.dumps(list(population)), state, json.dumps(stats), time.time()),
+            )
         except sqlite3.IntegrityError:
-            raise StoreError(f"generation {generation} is already stored in '{self.run_dir}'; "
-                             f"resume from the last generation instead") from None
+            raise StoreError(
+                f"generation {generation} is already stored in '{self.run_dir}'; "
+                f"resume from the last generation instead"
+            ) from None
 
     def last_generation(self) -> dict | None:
         """The latest completed generation (rng_state ready for random.setstate), or None."""
@@ -347,17 +423,24 @@ class RunStore:
 
     def log(self, kind: str, message: str) -> None:
         """Append a human-readable event (start, resume, failure, ...)."""
-        self._write("INSERT INTO events (time, kind, message) VALUES (?, ?, ?)",
-                    (time.time(), kind, message))
+        self._write(
+            "INSERT INTO events (time, kind, message) VALUES (?, ?, ?)",
+            (time.time(), kind, message),
+        )
 
     def events(self) -> list[dict]:
         return self._query("SELECT * FROM events ORDER BY id")
 
     def export_json(self, path: str | os.PathLike) -> None:
         """Dump meta, config, candidates, evaluations, generations and events as JSON."""
-        data = {"meta": self.meta, "config": self._config, "candidates": self.candidates(),
-                "evaluations": self.evaluations(), "generations": self.generations(),
-                "events": self.events()}
+        data = {
+            "meta": self.meta,
+            "config": self._config,
+            "candidates": self.candidates(),
+            "evaluations": self.evaluations(),
+            "generations": self.generations(),
+            "events": self.events(),
+        }
         with atomic_open(path) as f:
             json.dump(data, f, indent=1)
             f.write("\n")

@@ -4,10 +4,15 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
+from lossevo.fitness import TASKS
 from lossevo.util.errors import LossevoError
 
 #: Fitness given to rejected, diverged and failed candidates (fitness is minimised).
 PENALTY = 1e6
+#: How parents are chosen: tournament on fitness, or NSGA-II on fitness and complexity.
+SELECTIONS = ("tournament", "nsga2")
+#: The tasks the ``search`` command configures from its flags (any of TASKS through the API).
+SEARCH_TASKS = ("gan", "probe")
 
 
 class ConfigError(LossevoError):
@@ -56,7 +61,8 @@ class SearchConfig:
             (self.population >= 2, "--population must be at least 2"),
             (self.generations >= 1, "--generations must be at least 1"),
             (0 <= self.elites < self.population, "--elites must be below --population"),
-            (self.selection in ("tournament", "nsga2"), "--selection must be tournament or nsga2"),
+            (self.selection in SELECTIONS, f"--selection must be one of {', '.join(SELECTIONS)}"),
+            (self.task in TASKS, f"--task must be one of {', '.join(TASKS)}"),
             (
                 0 < self.short_steps <= self.full_steps,
                 "--short-steps must be positive and at most --full-steps",

@@ -7,10 +7,14 @@ always consistent with its database; the loop reads the hall of fame to pick its
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import replace
 
+from lossevo.loss.reference import LossSpec
 from lossevo.runs.store import RunStore, write_table
 from lossevo.search.config import SearchConfig
+from lossevo.search.space import SearchSpace, space_from_dict
+from lossevo.util.fmt import fmt_number
 
 HOF_COLUMNS = [
     "rank",
@@ -73,9 +77,38 @@ def hall_of_fame(store: RunStore, config=None) -> list[dict]:
     return rows[: config.hall_of_fame] if config.hall_of_fame else rows
 
 
+def stored_space(store: RunStore) -> SearchSpace:
+    """The space the run searched, as stored with it: its YAML file may have changed since."""
+    return space_from_dict(store.config["space"], f"{store.run_dir}/config.json")
+
+
+def _rank_name(row: dict) -> str:
+    return f"rank{row['rank']}"
+
+
+def best_losses(
+    store: RunStore, top: int, name: Callable[[dict], str] = _rank_name
+) -> list[tuple[dict, LossSpec]]:
+    """The run's ``top`` best losses as (hall-of-fame row, spec), with the transform and
+    generator convention of the run's stored space; ``name(row)`` names each spec."""
+    space = stored_space(store)
+    return [
+        (
+            row,
+            LossSpec.from_formula(
+                row["formula"],
+                name=name(row),
+                transform=space.transform,
+                generator=space.generator,
+            ),
+        )
+        for row in hall_of_fame(store)[:top]
+    ]
+
+
 def baselines(store: RunStore) -> list[dict]:
     rows = []
-    for cand in store.candidates("baseline"):
+    for cand in store.candidates(role="baseline"):
         summary = store.fitness_summary(cand["fingerprint"])
         rows.append(
             {
@@ -117,10 +150,6 @@ def write_views(store: RunStore) -> None:
     write_table(store.run_dir / "pareto.csv", pareto_front(every), PARETO_COLUMNS)
 
 
-def _fmt(value, spec=".4g") -> str:
-    return "-" if value is None else format(value, spec)
-
-
 def leaderboard_text(store: RunStore, top: int = 10) -> str:
     """Rank, formula, fitness +- std over seeds, complexity; baselines at the same budget."""
     config = search_config(store)
@@ -132,16 +161,16 @@ def leaderboard_text(store: RunStore, top: int = 10) -> str:
     for r in rows:
         text = r["text"] if len(r["text"]) <= width else r["text"][: width - 1] + "…"
         lines.append(
-            f"{r['rank']:>4}  {text:<{width}}  {_fmt(r['fitness']):>10} "
-            f"{_fmt(r['std']):>9} {r['seeds']:>5} {r['complexity']:>4}"
+            f"{r['rank']:>4}  {text:<{width}}  {fmt_number(r['fitness']):>10} "
+            f"{fmt_number(r['std']):>9} {r['seeds']:>5} {r['complexity']:>4}"
         )
     base = baselines(store)
     if base:
         lines.append(f"{'':>4}  {'baselines, same budget and seeds:':<{width}}")
         for r in base:
             lines.append(
-                f"{'':>4}  {r['text']:<{width}}  {_fmt(r['fitness']):>10} "
-                f"{_fmt(r['std']):>9} {_fmt(r['seeds'], 'd'):>5} {r['complexity']:>4}"
+                f"{'':>4}  {r['text']:<{width}}  {fmt_number(r['fitness']):>10} "
+                f"{fmt_number(r['std']):>9} {fmt_number(r['seeds'], 'd'):>5} {r['complexity']:>4}"
             )
     lines.append(
         f"(fitness: {config.task} task, lower is better; {config.full_steps} steps per evaluation)"

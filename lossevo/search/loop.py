@@ -12,18 +12,20 @@ import math
 import random
 from collections.abc import Callable
 
-from tqdm import tqdm
-
 from lossevo.loss.expr import LossExpr
 from lossevo.loss.reference import LossSpec, reference_loss
 from lossevo.loss.screen import fingerprint, screen
-from lossevo.runs.executors import Job
+from lossevo.runs.pipeline import Destination, Work, pending, run_jobs
 from lossevo.runs.store import RunStore
 from lossevo.search.config import PENALTY, SearchConfig
 from lossevo.search.gp import deap_to_tree
 from lossevo.search.leaderboard import hall_of_fame
 from lossevo.search.space import SearchSpace, load_space
 from lossevo.search.variation import Individual, Variation, str_formula
+from lossevo.util.fmt import fmt_number
+
+#: The stage of every evaluation of a search (successive halving differs only in budget).
+STAGE = "search"
 
 
 class Search:
@@ -89,40 +91,20 @@ class Search:
         self, items: list[tuple[dict, LossSpec]], seeds: range, steps: int, label: str
     ) -> None:
         """Evaluate (record, spec) pairs on ``seeds`` at ``steps``, skipping stored results."""
-        jobs, seen = [], set()
-        for record, spec in items:
-            for seed in seeds:
-                job_id = f"{record['fingerprint']}:{seed}:{steps}"
-                if job_id in seen or self.store.get_evaluation(record["fingerprint"], seed, steps):
-                    continue
-                seen.add(job_id)
-                jobs.append(
-                    Job(
-                        job_id,
-                        {
-                            "loss": spec.to_dict(),
-                            "seed": seed,
-                            "steps": steps,
-                            "key": record["key"],
-                        },
-                    )
-                )
-        if not jobs:
-            return
-        self.dispatched += len(jobs)
-        bar = tqdm(total=len(jobs), desc=label, unit="eval", disable=not self.progress, leave=False)
-        for job, result in self.executor.run(jobs):
-            fp, seed, steps_ = job.job_id.rsplit(":", 2)
-            self.store.put_evaluation(fp, job.payload["key"], int(seed), int(steps_), result)
-            if result["status"] == "failed":
-                self.store.log(
-                    "failed",
-                    f"{job.payload['loss']['formula']} seed {seed}: "
-                    f"{(result.get('error') or '').splitlines()[0]}",
-                )
-            bar.update(1)
-            bar.set_postfix_str(f"{result['status']} {_fmt(result.get('fitness'))}")
-        bar.close()
+        works = [
+            Work(
+                {"loss": spec.to_dict(), "seed": seed, "steps": steps},
+                Destination(
+                    record["fingerprint"], record["key"], seed, steps, STAGE, record["role"]
+                ),
+            )
+            for record, spec in items
+            for seed in seeds
+        ]
+        works = pending(works, self.store)
+        if works:
+            self.dispatched += len(works)
+            run_jobs(self.store, self.executor, works, label=label, progress=self.progress)
 
     def evaluate_generation(self, population: list[Individual], generation: int) -> dict:
         """Screen, dedup and evaluate one population with successive halving; set fitnesses."""
@@ -198,10 +180,14 @@ class Search:
         baselines = []
         for name in cfg.baselines:
             spec = reference_loss(name)
-            record = {"key": f"baseline:{name}", "fingerprint": fingerprint(spec)}
+            record = {
+                "key": f"baseline:{name}",
+                "fingerprint": fingerprint(spec),
+                "role": "baseline",
+            }
             self.store.put_candidate(
                 key=record["key"],
-                verdict="baseline",
+                role="baseline",
                 formula=spec.expr.formula,
                 text=spec.expr.text,
                 latex=spec.expr.latex,
@@ -215,8 +201,5 @@ class Search:
 
 
 def _fmt(value) -> str:
-    if value is None:
-        return "-"
-    if value >= PENALTY:
-        return "rejected"
-    return f"{value:.4g}"
+    """A generation's fitness: rejected for the penalty, else the shared number format."""
+    return "rejected" if value is not None and value >= PENALTY else fmt_number(value)

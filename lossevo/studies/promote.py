@@ -8,35 +8,37 @@ better; a loss without a finished run never moves on). The baselines always move
 stage has a reference. The whole file is checked (keys, tasks, datasets, Inception weights)
 before anything is trained.
 
-Results live in a RunStore of kind "promote", keyed by ``<stage>/<fingerprint>``, seed and
-steps (two stages may share a budget), so an interrupted promotion resumes where it stopped and
+Results live in a RunStore of kind "promote", keyed by stage, fingerprint, seed and steps
+(two stages may share a budget), so an interrupted promotion resumes where it stopped and
 every decision is recomputed from stored facts.
 """
 
 from __future__ import annotations
 
-import importlib
 import json
 import math
 import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from lossevo.fitness.data import load_dataset
+from lossevo.fitness.metrics.inception import resolve_inception_weights
+from lossevo.fitness.seeds import aggregate
 from lossevo.loss.reference import LossSpec, reference_loss
+from lossevo.loss.screen import fingerprint
+from lossevo.runs.executors import make_executor
+from lossevo.runs.pipeline import Destination, Work, pending, run_jobs
 from lossevo.runs.store import RunStore
+from lossevo.search.leaderboard import best_losses
 from lossevo.studies.protocol import ProtocolError, check_keys, check_task_config, load_yaml_mapping
-from lossevo.studies.study_dir import check_out_dir, run_jobs
+from lossevo.studies.study_dir import check_out_dir
 from lossevo.util.files import write_bytes
+from lossevo.util.fmt import fmt_number
 from lossevo.util.hashing import json_digest
 
 KIND = "promote"
 FILE_KEYS = ("name", "description", "baselines", "stages")
 STAGE_KEYS = ("name", "task", "task_config", "steps", "seeds", "keep")
-#: The config class that validates each task's options without building the task.
-CONFIG_CLASSES = {
-    "gan": "lossevo.fitness.gan:FitnessConfig",
-    "anomaly": "lossevo.fitness.anomaly:AnomalyConfig",
-}
 TABLE_COLUMNS = [
     "stage",
     "task",
@@ -79,16 +81,7 @@ def _check_stage(data: dict, where: str) -> Stage:
         if key not in data:
             raise ProtocolError(f"{where}: missing key {key!r}")
     task, config = data["task"], data.get("task_config") or {}
-    if task not in CONFIG_CLASSES:
-        raise ProtocolError(
-            f"{where}: unknown task {task!r}; use one of {', '.join(CONFIG_CLASSES)}"
-        )
-    module, cls = CONFIG_CLASSES[task].split(":")
-    try:
-        config_cls = getattr(importlib.import_module(module), cls)
-    except (ImportError, AttributeError) as err:
-        raise ProtocolError(f"{where}: task {task!r} is not available here ({err})") from None
-    check_task_config(config_cls, config, where)
+    check_task_config(task, config, where)
     for key in ("steps", "seeds"):
         if not isinstance(data[key], int) or isinstance(data[key], bool) or data[key] < 1:
             raise ProtocolError(f"{where}: {key} must be a positive integer, got {data[key]!r}")
@@ -145,9 +138,6 @@ def load_stages(path: str | os.PathLike) -> Plan:
 def check_stage_files(stage: Stage) -> None:
     """Load two images of the stage's dataset and, where Inception FID will be used, resolve
     the weights file: a missing file fails here, before any training."""
-    from lossevo.fitness.data import load_dataset
-    from lossevo.fitness.metrics.inception import resolve_inception_weights
-
     c = stage.task_config
     try:
         data = load_dataset(
@@ -167,36 +157,17 @@ def check_stage_files(stage: Stage) -> None:
 def run_losses(run: str | os.PathLike, top: int) -> list[tuple[str, LossSpec]]:
     """The search run's ``top`` best losses as (name, spec), with the run's transform and
     generator convention (as ``lossevo export`` writes them)."""
-    from lossevo.search.config import SearchConfig
-    from lossevo.search.leaderboard import hall_of_fame
-    from lossevo.search.space import space_from_dict
-
     if top < 1:
         raise ProtocolError(f"--top must be at least 1, got {top}")
     with RunStore.open(run, kind="search") as store:
-        config = SearchConfig.from_dict(store.config.get("search", {}))
-        space = space_from_dict(store.config["space"])
-        rows = hall_of_fame(store, config)[:top]
-    if not rows:
+        chosen = best_losses(store, top)
+    if not chosen:
         raise ProtocolError(f"'{run}' has no evaluated candidates yet; resume the search first")
-    return [
-        (
-            f"rank{r['rank']}",
-            LossSpec.from_formula(
-                r["formula"],
-                name=f"rank{r['rank']}",
-                transform=space.transform,
-                generator=space.generator,
-            ),
-        )
-        for r in rows
-    ]
+    return [(spec.name, spec) for _, spec in chosen]
 
 
 def _entrants(plan: Plan, losses: dict, role: dict, store: RunStore) -> list[list[str]]:
     """Who enters each stage (and, as a last entry, who passed the last one)."""
-    from lossevo.fitness.gan import aggregate
-
     alive, out = list(losses), []
     for stage in plan.stages:
         out.append(alive)
@@ -218,8 +189,61 @@ def _entrants(plan: Plan, losses: dict, role: dict, store: RunStore) -> list[lis
 def _stage_results(store: RunStore, stage: Stage, fp: str) -> list[dict]:
     return [
         r
-        for r in store.evaluations(f"{stage.name}/{fp}")
+        for r in store.evaluations(fp, stage=stage.name)
         if r["budget"] == stage.steps and r["seed"] < stage.seeds
+    ]
+
+
+def _race(plan: Plan, run: str | os.PathLike, top: int, echo) -> tuple[dict, dict]:
+    """The losses in the race (name -> spec dict with its fingerprint) and each one's role.
+
+    A run's loss that is a baseline's function (same fingerprint) runs once, as that baseline.
+    """
+    chosen = run_losses(run, top)
+    role = {name: "candidate" for name, _ in chosen}
+    prints = {fingerprint(reference_loss(b)): b for b in plan.baselines}
+    losses = {b: {**reference_loss(b).to_dict(), "fingerprint": fp} for fp, b in prints.items()}
+    role.update({b: "baseline" for b in plan.baselines})
+    for name, spec in chosen:
+        fp = fingerprint(spec)
+        if fp in prints:
+            echo(f"{name} is the baseline {prints[fp]} (same fingerprint); it runs once as that")
+            del role[name]
+            continue
+        losses[name], prints[fp] = {**spec.to_dict(), "fingerprint": fp}, name
+    return losses, role
+
+
+def _open_store(out: Path, config: dict, resuming: bool) -> RunStore:
+    """The promotion's store with every loss recorded under its role."""
+    store = RunStore.open(out, kind=KIND) if resuming else RunStore.create(out, config, kind=KIND)
+    for name, loss in config["losses"].items():
+        spec = LossSpec.from_dict(loss)
+        store.put_candidate(
+            key=name,
+            role=config["role"][name],
+            formula=spec.expr.formula,
+            text=spec.expr.text,
+            complexity=spec.expr.complexity,
+            fingerprint=loss["fingerprint"],
+            first_generation=-1,
+        )
+    return store
+
+
+def _stage_work(stage: Stage, alive: list[str], losses: dict, role: dict) -> list[Work]:
+    """Every (loss, seed) of a stage as a job: the task's payload and where its result goes."""
+    return [
+        Work(
+            {
+                "loss": {k: v for k, v in losses[n].items() if k != "fingerprint"},
+                "seed": seed,
+                "steps": stage.steps,
+            },
+            Destination(losses[n]["fingerprint"], n, seed, stage.steps, stage.name, role[n]),
+        )
+        for seed in range(stage.seeds)
+        for n in alive
     ]
 
 
@@ -235,154 +259,113 @@ def run_promotion(
     echo=print,
 ) -> Path:
     """Run (or resume) a promotion in ``out`` and write report.md/table.csv there."""
-    from lossevo.loss.screen import fingerprint
-    from lossevo.runs.executors import Job, make_executor
-
     plan = stages if isinstance(stages, Plan) else load_stages(stages)
-    chosen = run_losses(run, top)
-    role = {name: "candidate" for name, _ in chosen}
-    prints = {fingerprint(reference_loss(b)): b for b in plan.baselines}
-    losses = {b: {**reference_loss(b).to_dict(), "fingerprint": fp} for fp, b in prints.items()}
-    role.update({b: "baseline" for b in plan.baselines})
-    for name, spec in chosen:
-        fp = fingerprint(spec)
-        if fp in prints:
-            echo(f"{name} is the baseline {prints[fp]} (same fingerprint); it runs once as that")
-            del role[name]
-            continue
-        losses[name], prints[fp] = {**spec.to_dict(), "fingerprint": fp}, name
+    losses, role = _race(plan, run, top, echo)
     identity = {"plan": asdict(plan), "losses": losses, "run": str(Path(run).resolve())}
     digest = json_digest(identity)
     out = Path(out)
     resuming = check_out_dir(out, KIND, plan.name, digest)
     for stage in plan.stages:
         check_stage_files(stage)
-    store = (
-        RunStore.open(out, kind=KIND)
-        if resuming
-        else RunStore.create(
-            out,
-            {
-                "kind": KIND,
-                "name": plan.name,
-                "digest": digest,
-                "top": top,
-                **identity,
-                "role": role,
-            },
-            kind=KIND,
-        )
-    )
-    with store:
-        for name, loss in losses.items():
-            spec = LossSpec.from_dict(loss)
-            store.put_candidate(
-                key=name,
-                verdict=role[name],
-                formula=spec.expr.formula,
-                text=spec.expr.text,
-                complexity=spec.expr.complexity,
-                fingerprint=loss["fingerprint"],
-                first_generation=-1,
-            )
+    config = {"kind": KIND, "name": plan.name, "digest": digest, "top": top, **identity}
+    with _open_store(out, {**config, "role": role}, resuming) as store:
         try:
             for i, stage in enumerate(plan.stages):
                 alive = _entrants(plan, losses, role, store)[i]
-                jobs = [
-                    Job(
-                        f"{stage.name}:{n}:{seed}",
-                        {
-                            "loss": {k: v for k, v in losses[n].items() if k != "fingerprint"},
-                            "seed": seed,
-                            "steps": stage.steps,
-                            "key": n,
-                            "fingerprint": f"{stage.name}/{losses[n]['fingerprint']}",
-                        },
-                    )
-                    for seed in range(stage.seeds)
-                    for n in alive
-                    if store.get_evaluation(
-                        f"{stage.name}/{losses[n]['fingerprint']}", seed, stage.steps
-                    )
-                    is None
-                ]
+                works = pending(_stage_work(stage, alive, losses, role), store)
                 echo(
                     f"stage {i + 1}/{len(plan.stages)} {stage.name} ({stage.task}, "
-                    f"{stage.steps} steps): {', '.join(alive)}; {len(jobs)} runs to train"
+                    f"{stage.steps} steps): {', '.join(alive)}; {len(works)} runs to train"
                 )
-                if jobs:
+                if works:
                     with make_executor(
                         stage.task, stage.task_config, workers=workers, address=ray_address
                     ) as executor:
-                        run_jobs(store, executor, jobs, label=stage.name, progress=progress)
+                        run_jobs(store, executor, works, label=stage.name, progress=progress)
         finally:
             report = write_report(store)
     return report
 
 
+def _stored_plan(config: dict) -> Plan:
+    plan = config["plan"]
+    return Plan(
+        name=plan["name"],
+        baselines=tuple(plan["baselines"]),
+        description=plan["description"],
+        stages=tuple(Stage(**s) for s in plan["stages"]),
+    )
+
+
+def _stage_rows(store: RunStore, stage: Stage, entrants: list[str], moved_on: list[str]) -> list:
+    """One table row per loss that entered ``stage``: fitness over seeds, and whether it moved
+    on."""
+    losses, role = store.config["losses"], store.config["role"]
+    rows = []
+    for name in entrants:
+        s = aggregate(_stage_results(store, stage, losses[name]["fingerprint"]))
+        rows.append(
+            {
+                "stage": stage.name,
+                "task": stage.task,
+                "steps": stage.steps,
+                "loss": name,
+                "role": role[name],
+                "fitness": s["fitness"],
+                "std": s["std"] if s["n"] else None,
+                "n": s["n"],
+                "diverged": s["diverged"],
+                "failed": s["failed"],
+                "moved_on": "yes" if name in moved_on else "no",
+                "formula": LossSpec.from_dict(losses[name]).expr.text,
+            }
+        )
+    return rows
+
+
+def _stage_section(number: int, stage: Stage, rows: list[dict]) -> list[str]:
+    lines = [
+        f"## Stage {number}: {stage.name}",
+        "",
+        f"task {stage.task}, {stage.steps} steps, seeds 0..{stage.seeds - 1}, keep "
+        f"{stage.keep}; options: `{json.dumps(stage.task_config, sort_keys=True)}`",
+        "",
+        "| loss | role | fitness | std | seeds ok | diverged | failed | moves on |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r['loss']} | {r['role']} | {fmt_number(r['fitness'])} | "
+            f"{fmt_number(r['std'])} | {r['n']}/{stage.seeds} | "
+            f"{r['diverged']} | {r['failed']} | {r['moved_on']} |"
+        )
+    return lines + [""]
+
+
 def write_report(store: RunStore) -> Path:
     """report.md and table.csv: per stage and loss, fitness mean +- std and who moved on."""
-    from lossevo.fitness.gan import aggregate
-
     config = store.config
-    plan = Plan(
-        name=config["plan"]["name"],
-        baselines=tuple(config["plan"]["baselines"]),
-        description=config["plan"]["description"],
-        stages=tuple(Stage(**s) for s in config["plan"]["stages"]),
-    )
+    plan = _stored_plan(config)
     losses, role = config["losses"], config["role"]
     entrants = _entrants(plan, losses, role, store)
-    texts = {n: LossSpec.from_dict(loss).expr.text for n, loss in losses.items()}
-    rows, lines = (
-        [],
-        [
-            f"# Promotion: {plan.name}",
-            "",
-            plan.description,
-            "",
-            f"Search run {config['run']}, top {config['top']} losses, with baselines "
-            f"{', '.join(plan.baselines)} (which always move on). Fitness is lower-"
-            f"is-better: FID-type distance for gan stages, 1 - AUROC for anomaly "
-            f"stages; mean +- std over seeds.",
-            "",
-        ],
-    )
+    lines = [
+        f"# Promotion: {plan.name}",
+        "",
+        plan.description,
+        "",
+        f"Search run {config['run']}, top {config['top']} losses, with baselines "
+        f"{', '.join(plan.baselines)} (which always move on). Fitness is lower-"
+        f"is-better: FID-type distance for gan stages, 1 - AUROC for anomaly "
+        f"stages; mean +- std over seeds.",
+        "",
+    ]
+    rows = []
     for i, stage in enumerate(plan.stages):
-        lines += [
-            f"## Stage {i + 1}: {stage.name}",
-            "",
-            f"task {stage.task}, {stage.steps} steps, seeds 0..{stage.seeds - 1}, keep "
-            f"{stage.keep}; options: `{json.dumps(stage.task_config, sort_keys=True)}`",
-            "",
-            "| loss | role | fitness | std | seeds ok | diverged | failed | moves on |",
-            "|---|---|---|---|---|---|---|---|",
-        ]
-        for name in entrants[i]:
-            s = aggregate(_stage_results(store, stage, losses[name]["fingerprint"]))
-            moved = "yes" if name in entrants[i + 1] else "no"
-            rows.append(
-                {
-                    "stage": stage.name,
-                    "task": stage.task,
-                    "steps": stage.steps,
-                    "loss": name,
-                    "role": role[name],
-                    "fitness": s["fitness"],
-                    "std": s["std"] if s["n"] else None,
-                    "n": s["n"],
-                    "diverged": s["diverged"],
-                    "failed": s["failed"],
-                    "moved_on": moved,
-                    "formula": texts[name],
-                }
-            )
-            lines.append(
-                f"| {name} | {role[name]} | {_f(s['fitness'])} | "
-                f"{_f(s['std'] if s['n'] else None)} | {s['n']}/{stage.seeds} | "
-                f"{s['diverged']} | {s['failed']} | {moved} |"
-            )
-        lines.append("")
+        stage_rows = _stage_rows(store, stage, entrants[i], entrants[i + 1])
+        lines += _stage_section(i + 1, stage, stage_rows)
+        rows += stage_rows
+    texts = {n: LossSpec.from_dict(loss).expr.text for n, loss in losses.items()}
+    versions = ", ".join(f"{k} {v}" for k, v in config.get("library_versions", {}).items())
     lines += [
         "## Losses",
         "",
@@ -391,18 +374,13 @@ def write_report(store: RunStore) -> Path:
             for n in losses
         ),
         "",
-        "Library versions: "
-        + ", ".join(f"{k} {v}" for k, v in config.get("library_versions", {}).items()),
+        f"Library versions: {versions}",
         "",
     ]
     store.write_table(store.run_dir / "table.csv", rows, TABLE_COLUMNS)
     path = store.run_dir / "report.md"
     write_bytes(path, "\n".join(lines).encode("utf-8"))
     return path
-
-
-def _f(value) -> str:
-    return "-" if value is None else f"{value:.4g}"
 
 
 def promote_report_only(out: str | os.PathLike) -> Path:

@@ -11,8 +11,9 @@ import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from lossevo.fitness.gan import FitnessConfig
+from lossevo.fitness import TASKS, task_class
 from lossevo.loss.reference import GANETIC_TABLE_LOSSES, LossSpec, resolve_loss
+from lossevo.studies.published import PUBLISHED
 from lossevo.util.errors import LossevoError
 from lossevo.util.hashing import json_digest
 from lossevo.util.yaml_io import load_yaml
@@ -27,6 +28,7 @@ PROTOCOL_KEYS = (
     "task",
     "task_config",
     "baseline",
+    "published",
 )
 
 
@@ -53,20 +55,17 @@ def check_keys(data: dict, keys, where: str) -> None:
             raise ProtocolError(f"{where}: unknown key {key!r} (known: {', '.join(keys)})")
 
 
-def check_task_config(config_cls, task_config: dict, where: str) -> dict:
-    """A task's options, validated by its config class (unknown keys, bad values)."""
+def check_task_config(task: str, task_config: dict, where: str) -> dict:
+    """A task's options, validated by the registered task's Config (unknown keys, bad values)."""
+    if task not in TASKS:
+        raise ProtocolError(f"{where}: unknown task {task!r}; use one of {', '.join(TASKS)}")
     if not isinstance(task_config, dict):
         raise ProtocolError(f"{where}: task_config must be a mapping")
     try:
-        config_cls.from_config(task_config)
+        task_class(task).Config.from_config(task_config)
     except (TypeError, ValueError) as err:
         raise ProtocolError(f"{where}: task_config: {err}") from None
     return dict(task_config)
-
-
-def check_gan_config(task_config: dict, where: str) -> dict:
-    """The gan task's options, validated by FitnessConfig."""
-    return check_task_config(FitnessConfig, task_config, where)
 
 
 @dataclass(frozen=True)
@@ -81,6 +80,7 @@ class Protocol:
     epochs: float | None = None
     task: str = "gan"
     baseline: str = "bce"
+    published: str | None = None
     description: str = ""
     source: str = field(default="<memory>", compare=False)
 
@@ -91,8 +91,9 @@ class Protocol:
         return data
 
     def digest(self) -> str:
-        """Hash of everything but the free-text description."""
-        data = {k: v for k, v in self.to_dict().items() if k != "description"}
+        """Hash of what defines the measurement: not the description, nor ``published`` (which
+        only sets the report beside a published table): neither changes what is measured."""
+        data = {k: v for k, v in self.to_dict().items() if k not in ("description", "published")}
         return json_digest(data)
 
     def resolve_steps(self, train_images: int) -> int:
@@ -105,6 +106,21 @@ class Protocol:
     def specs(self) -> dict[str, LossSpec]:
         """The losses by name, resolved from built-in names or formulas."""
         return {name: resolve_loss(name) for name in self.losses}
+
+
+def _check_published(name, losses: list[str], source: str) -> str | None:
+    """The published comparison a protocol names (None: none); its focus loss must be run."""
+    if name is None:
+        return None
+    if name not in PUBLISHED:
+        raise ProtocolError(
+            f"{source}: published must be one of {', '.join(PUBLISHED)}, got {name!r}"
+        )
+    if PUBLISHED[name].focus not in losses:
+        raise ProtocolError(
+            f"{source}: published {name} is about {PUBLISHED[name].focus!r}; add it to the losses"
+        )
+    return name
 
 
 def protocol_from_dict(data: dict, source: str = "<memory>") -> Protocol:
@@ -141,6 +157,7 @@ def protocol_from_dict(data: dict, source: str = "<memory>") -> Protocol:
     baseline = data.get("baseline", "bce")
     if baseline not in losses:
         raise ProtocolError(f"{source}: baseline {baseline!r} is not among the losses")
+    published = _check_published(data.get("published"), losses, source)
     return Protocol(
         name=str(data["name"]),
         runs=runs,
@@ -149,7 +166,8 @@ def protocol_from_dict(data: dict, source: str = "<memory>") -> Protocol:
         epochs=epochs,
         task=task,
         baseline=baseline,
-        task_config=check_gan_config(data["task_config"], source),
+        published=published,
+        task_config=check_task_config(task, data["task_config"], source),
         description=str(data.get("description", "")).strip(),
         source=source,
     )

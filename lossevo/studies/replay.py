@@ -19,15 +19,87 @@ import json
 import os
 from pathlib import Path
 
+from lossevo.loss.reference import LossSpec
 from lossevo.loss.screen import fingerprint
-from lossevo.runs.executors import Job, make_executor
+from lossevo.runs.executors import make_executor
+from lossevo.runs.pipeline import Destination, Work, pending, run_jobs
 from lossevo.runs.store import DB_NAME, RunStore
 from lossevo.studies.protocol import Protocol, ProtocolError, load_protocol
 from lossevo.studies.replay_report import write_report
-from lossevo.studies.study_dir import check_out_dir, describe_task, run_jobs
+from lossevo.studies.study_dir import check_out_dir, describe_task
 from lossevo.util.files import write_bytes
 
 KIND = "replay"
+#: Every evaluation of a replay is one measurement: stage "replay"; each loss has one role.
+STAGE, ROLE = "replay", "replay-loss"
+
+
+def _fingerprints(protocol: Protocol, specs: dict[str, LossSpec]) -> dict[str, str]:
+    """Each loss's fingerprint; two losses that are one function are refused."""
+    prints = {name: fingerprint(spec) for name, spec in specs.items()}
+    if len(set(prints.values())) < len(prints):
+        raise ProtocolError(
+            f"{protocol.source}: two losses are the same function "
+            f"(equal fingerprints); list each once"
+        )
+    return prints
+
+
+def _open_store(out: Path, protocol: Protocol, resuming: bool) -> tuple[RunStore, int, dict]:
+    """The replay's store, its steps, and the task's description (None when resuming: the
+    task is described again only if there is something left to train)."""
+    if resuming:
+        store = RunStore.open(out, kind=KIND)
+        return store, store.config["steps"], None
+    info = describe_task(protocol.task, protocol.task_config)
+    steps = protocol.resolve_steps(info["train_images"])
+    config = {
+        "kind": KIND,
+        "name": protocol.name,
+        "digest": protocol.digest(),
+        "protocol": protocol.to_dict(),
+        "steps": steps,
+        "source": protocol.source,
+    }
+    return RunStore.create(out, config, kind=KIND), steps, info
+
+
+def _record_losses(store: RunStore, specs: dict[str, LossSpec], prints: dict[str, str]) -> None:
+    for name, spec in specs.items():
+        store.put_candidate(
+            key=name,
+            role=ROLE,
+            formula=spec.expr.formula,
+            text=spec.expr.text,
+            latex=spec.expr.latex,
+            complexity=spec.expr.complexity,
+            detail=spec.note,
+            fingerprint=prints[name],
+            first_generation=-1,
+        )
+
+
+def _works(protocol: Protocol, specs: dict, prints: dict, steps: int) -> list[Work]:
+    """Every (loss, run) as a job; the seed-0 run of each loss also brings back a grid."""
+    return [
+        Work(
+            {"loss": spec.to_dict(), "seed": seed, "steps": steps, "grid": seed == 0},
+            Destination(prints[name], name, seed, steps, STAGE, ROLE),
+        )
+        for seed in range(protocol.runs)
+        for name, spec in specs.items()
+    ]
+
+
+def _grid_writer(out: Path):
+    """The on_result hook: a returned sample grid lands in grids/ before its result is stored."""
+
+    def save_grid(work: Work, result: dict) -> None:
+        if result.get("grid_png"):
+            path = out / "grids" / f"{work.destination.fingerprint}.png"
+            write_bytes(path, base64.b64decode(result["grid_png"]))
+
+    return save_grid
 
 
 def run_replay(
@@ -42,88 +114,36 @@ def run_replay(
     """Run (or resume) a replay in ``out``, then write its report. Returns the report path."""
     if not isinstance(protocol, Protocol):
         protocol = load_protocol(protocol)
-    out, digest = Path(out), protocol.digest()
-    resuming = check_out_dir(out, KIND, protocol.name, digest)
+    out = Path(out)
+    resuming = check_out_dir(out, KIND, protocol.name, protocol.digest())
     specs = protocol.specs()
-    prints = {name: fingerprint(spec) for name, spec in specs.items()}
-    if len(set(prints.values())) < len(prints):
-        raise ProtocolError(
-            f"{protocol.source}: two losses are the same function "
-            f"(equal fingerprints); list each once"
-        )
-    info = None
-    if not resuming:
-        info = describe_task(protocol.task_config)
-        steps = protocol.resolve_steps(info["train_images"])
-        config = {
-            "kind": KIND,
-            "name": protocol.name,
-            "digest": digest,
-            "protocol": protocol.to_dict(),
-            "steps": steps,
-            "source": protocol.source,
-        }
-        store = RunStore.create(out, config, kind=KIND)
-    else:
-        store = RunStore.open(out, kind=KIND)
-        steps = store.config["steps"]
+    prints = _fingerprints(protocol, specs)
+    store, steps, info = _open_store(out, protocol, resuming)
     with store:
-        jobs = [
-            Job(
-                f"{name}:{seed}",
-                {
-                    "loss": spec.to_dict(),
-                    "seed": seed,
-                    "steps": steps,
-                    "grid": seed == 0,
-                    "key": name,
-                    "fingerprint": prints[name],
-                },
-            )
-            for seed in range(protocol.runs)
-            for name, spec in specs.items()
-            if store.get_evaluation(prints[name], seed, steps) is None
-        ]
-        if jobs and info is None:
-            info = describe_task(protocol.task_config)  # validate again: files may have moved
+        works = pending(_works(protocol, specs, prints, steps), store)
+        if works and info is None:  # validate again: files may have moved since
+            info = describe_task(protocol.task, protocol.task_config)
         if info is not None:
             store.log("protocol", json.dumps(info))
-        for name, spec in specs.items():
-            store.put_candidate(
-                key=name,
-                verdict=KIND,
-                formula=spec.expr.formula,
-                text=spec.expr.text,
-                latex=spec.expr.latex,
-                complexity=spec.expr.complexity,
-                detail=spec.note,
-                fingerprint=prints[name],
-                first_generation=-1,
-            )
+        _record_losses(store, specs, prints)
         total = protocol.runs * len(specs)
         echo(
-            f"replay {protocol.name!r} in {out}: {total - len(jobs)}/{total} runs stored, "
-            f"{len(jobs)} to train ({steps} steps each)"
+            f"replay {protocol.name!r} in {out}: {total - len(works)}/{total} runs stored, "
+            f"{len(works)} to train ({steps} steps each)"
         )
-
-        def save_grid(job, result) -> None:
-            if result.get("grid_png"):
-                path = out / "grids" / f"{job.payload['fingerprint']}.png"
-                write_bytes(path, base64.b64decode(result["grid_png"]))
-
         try:
-            if jobs:
-                store.log("start", f"{len(jobs)} runs to train")
+            if works:
+                store.log("start", f"{len(works)} runs to train")
                 with make_executor(
                     protocol.task, protocol.task_config, workers=workers, address=ray_address
                 ) as executor:
                     run_jobs(
                         store,
                         executor,
-                        jobs,
+                        works,
                         label=protocol.name,
                         progress=progress,
-                        on_result=save_grid,
+                        on_result=_grid_writer(out),
                     )
         finally:  # also after an interruption: the report shows what is stored so far
             report = write_report(store)
@@ -134,14 +154,8 @@ def report_only(out: str | os.PathLike) -> Path:
     """Rewrite the report of an existing replay directory without training."""
     if not (Path(out) / DB_NAME).is_file():
         raise ProtocolError(
-            f"'{out}' holds no replay; run 'lossevo replay ganetic --config "
+            f"'{out}' holds no replay; run 'lossevo replay --config "
             f"PROTOCOL.yaml --out {out}' first"
         )
     with RunStore.open(out, kind=KIND) as store:
         return write_report(store)
-
-
-def _write_report(store: RunStore) -> Path:
-    from lossevo.report.replay_report import write_report
-
-    return write_report(store)

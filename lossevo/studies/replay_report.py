@@ -1,6 +1,8 @@
-"""The replay report: the published-style table, tests against the baseline, figures, protocol.
+"""The replay report: the per-loss table, tests against the baseline, figures, protocol.
 
 Derived from the replay's store alone, so it can be rewritten at any time (``--report-only``).
+Generic in its losses: the published table and its formula appear only where the protocol
+names a published comparison (``published: ganetic``), which also focuses the finding.
 """
 
 from __future__ import annotations
@@ -9,11 +11,14 @@ import base64
 import json
 from pathlib import Path
 
+from lossevo.loss.reference import reference_loss
 from lossevo.report import figures as plots
 from lossevo.report import stats
 from lossevo.runs.store import RunStore
 from lossevo.studies.protocol import Protocol, protocol_from_dict
+from lossevo.studies.published import PUBLISHED, Published
 from lossevo.util.files import write_bytes
+from lossevo.util.fmt import fmt_number
 
 TABLE_COLUMNS = [
     "loss",
@@ -34,18 +39,6 @@ TABLE_COLUMNS = [
     "generator",
     "formula",
 ]
-PUBLISHED = {  # the GANetic repository's CIFAR10 table (64-sample FID; see GANETIC.md)
-    "adversarial": (9.45, 72.58, 18.52, 16.12),
-    "bce": (2.06, 45.30, 8.34, 8.92),
-    "hinge": (7.11, 62.47, 12.41, 10.59),
-    "wasserstein": (3.04, 31.74, 12.93, 4.85),
-    "least_squares": (4.60, 80.87, 17.52, 15.81),
-    "ganetic": (1.52, 2.76, 2.20, 0.39),
-}
-
-
-def _f(value, spec: str = ".4g") -> str:
-    return "-" if value is None else format(value, spec)
 
 
 def _results(store: RunStore, protocol: Protocol, steps: int) -> dict[str, list[dict]]:
@@ -58,21 +51,32 @@ def _results(store: RunStore, protocol: Protocol, steps: int) -> dict[str, list[
     return out
 
 
-def write_report(store: RunStore) -> Path:
-    """report.md, table.csv and the figures in the replay directory, from the store alone."""
-    from lossevo.loss.reference import reference_loss
-
-    config, run_dir = store.config, store.run_dir
+def _context(store: RunStore) -> dict:
+    """What every section needs: the protocol, steps, specs, task info and stored results."""
+    config = store.config
     protocol = protocol_from_dict(config["protocol"], config.get("source", "<stored>"))
-    steps, specs = config["steps"], protocol.specs()
     events = [e for e in store.events() if e["kind"] == "protocol"]
     info = json.loads(events[-1]["message"]) if events else {}
-    metric = info.get("metric", "metric")
-    results = _results(store, protocol, steps)
+    steps = config["steps"]
+    return {
+        "config": config,
+        "protocol": protocol,
+        "steps": steps,
+        "specs": protocol.specs(),
+        "info": info,
+        "metric": info.get("metric", "metric"),
+        "results": _results(store, protocol, steps),
+        "published": PUBLISHED.get(protocol.published) if protocol.published else None,
+    }
+
+
+def _table_rows(ctx: dict) -> tuple[dict, dict]:
+    """Per loss the comparison row (table.csv) and the per-run metric values (None: unscored)."""
+    results, specs = ctx["results"], ctx["specs"]
     values = {
         n: [r["fitness"] if r["status"] == "ok" else None for r in rs] for n, rs in results.items()
     }
-    rows = stats.comparison_rows(values, protocol.baseline)
+    rows = stats.comparison_rows(values, ctx["protocol"].baseline)
     for name, row in rows.items():
         row.update(
             loss=name,
@@ -82,7 +86,12 @@ def write_report(store: RunStore) -> Path:
             generator=specs[name].generator,
             formula=specs[name].expr.text,
         )
-    store.write_table(run_dir / "table.csv", list(rows.values()), TABLE_COLUMNS)
+    return rows, values
+
+
+def _figures(store: RunStore, ctx: dict, rows: dict, values: dict) -> list[str]:
+    """The three figures, written to the run directory; returns the report's Figures section."""
+    run_dir, metric, steps, protocol = store.run_dir, ctx["metric"], ctx["steps"], ctx["protocol"]
     notes = {n: f"{r['runs'] - r['n']} not scored" for n, r in rows.items() if r["runs"] > r["n"]}
     fig_runs = plots.box_strip(
         values,
@@ -91,31 +100,42 @@ def write_report(store: RunStore) -> Path:
         notes=notes,
         title=f"{metric} of each run per loss: {protocol.name}, {steps} steps, one dot per seed",
     )
-    fig_losses = plots.loss_curves(list(specs.values()), run_dir / "fig_losses.png")
+    fig_losses = plots.loss_curves(list(ctx["specs"].values()), run_dir / "fig_losses.png")
     grids, captions = {}, {}
-    for name, rs in results.items():
+    for name, rs in ctx["results"].items():
         path = run_dir / "grids" / f"{store.get_candidate(name)['fingerprint']}.png"
         if path.is_file():
             grids[name] = base64.b64encode(path.read_bytes()).decode("ascii")
             seed0 = next((r for r in rs if r["seed"] == 0), None)
-            captions[name] = f"seed 0, {metric} {_f(seed0 and seed0['fitness'])}"
+            captions[name] = f"seed 0, {metric} {fmt_number(seed0 and seed0['fitness'])}"
+    samples = run_dir / "fig_samples.png"
+    title = f"Samples after {steps} steps (seed 0 of each loss)"
     fig_samples = (
-        plots.sample_grids(
-            grids,
-            run_dir / "fig_samples.png",
-            captions=captions,
-            title=f"Samples after {steps} steps (seed 0 of each loss)",
-        )
-        if grids
-        else None
+        plots.sample_grids(grids, samples, captions=captions, title=title) if grids else None
     )
-    focus = "ganetic" if "ganetic" in rows else None
-    g = reference_loss("ganetic")
+    return [
+        "## Figures",
+        "",
+        f"![per-run {metric}]({fig_runs.name})",
+        "",
+        f"![losses and gradients]({fig_losses.name})",
+        "",
+        f"![samples]({fig_samples.name})"
+        if fig_samples
+        else "No sample grid is stored (seed-0 runs missing or diverged).",
+        "",
+    ]
+
+
+def _results_section(ctx: dict, rows: dict) -> list[str]:
+    """The finding and the per-loss table with tests against the baseline."""
+    protocol, steps, published = ctx["protocol"], ctx["steps"], ctx["published"]
+    focus = published.focus if published else None
     lines = [f"# Replay: {protocol.name}", "", protocol.description, "", "## Finding", ""]
     lines += [f"- {s}" for s in stats.finding(rows, protocol.baseline, focus)]
     lines += [
         "",
-        f"## Results: {metric} per loss (lower is better)",
+        f"## Results: {ctx['metric']} per loss (lower is better)",
         "",
         f"{protocol.runs} runs per loss (seeds 0..{protocol.runs - 1}), {steps} steps "
         f"each. Best/worst/mean/std are over the runs that finished with a finite metric;"
@@ -128,38 +148,33 @@ def write_report(store: RunStore) -> Path:
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for name, r in rows.items():
-        ci = (
-            "(baseline)"
-            if name == protocol.baseline
-            else f"{_f(r['diff'], '.3g')} [{_f(r['low'], '.3g')}, {_f(r['high'], '.3g')}]"
-        )
+        diff, low, high = (fmt_number(r[k], ".3g") for k in ("diff", "low", "high"))
+        ci = "(baseline)" if name == protocol.baseline else f"{diff} [{low}, {high}]"
+        numbers = " | ".join(fmt_number(r[k]) for k in ("best", "worst", "mean", "std"))
         lines.append(
             f"| {name} | {r['n']}/{r['runs']} | {r['diverged']} | {r['failed']} | "
-            f"{_f(r['best'])} | {_f(r['worst'])} | {_f(r['mean'])} | {_f(r['std'])} | "
-            f"{_f(r['p'], '.3g')} | {ci} |"
+            f"{numbers} | {fmt_number(r['p'], '.3g')} | {ci} |"
         )
-    lines += [
-        "",
-        "## Figures",
-        "",
-        f"![per-run {metric}]({fig_runs.name})",
-        "",
-        f"![losses and gradients]({fig_losses.name})",
-        "",
-        f"![samples]({fig_samples.name})"
-        if fig_samples
-        else "No sample grid is stored (seed-0 runs missing or diverged).",
-        "",
-    ]
+    return lines + [""]
+
+
+def _extractor_text(info: dict) -> str:
     ext = info.get("extractor", {})
-    extractor = (
-        f"Inception-v3 pool features, weights {ext.get('weights')} (sha256 {ext.get('sha256')})"
-        if ext.get("weights")
-        else f"domain classifier trained on the training split (held-out accuracy "
-        f"{_f(ext.get('accuracy'), '.4f')}, cache key dataset {ext.get('dataset_key')}"
+    if ext.get("weights"):
+        return (
+            f"Inception-v3 pool features, weights {ext.get('weights')} (sha256 {ext.get('sha256')})"
+        )
+    return (
+        f"domain classifier trained on the training split (held-out accuracy "
+        f"{fmt_number(ext.get('accuracy'), '.4f')}, cache key dataset {ext.get('dataset_key')}"
         f", code version {ext.get('code_version')}, epochs {ext.get('epochs')}, seed "
         f"{ext.get('seed')})"
     )
+
+
+def _protocol_section(ctx: dict) -> list[str]:
+    """The losses, data, budget, metric and provenance of the measurement."""
+    protocol, steps, info, config = ctx["protocol"], ctx["steps"], ctx["info"], ctx["config"]
     budget = (
         f"{steps} generator steps"
         if protocol.steps
@@ -167,33 +182,55 @@ def write_report(store: RunStore) -> Path:
         f"ceil({protocol.epochs:g} epochs x {info.get('train_images')} images / batch)"
     )
     tc = info.get("config", protocol.task_config)
-    lines += [
+    versions = ", ".join(f"{k} {v}" for k, v in config.get("library_versions", {}).items())
+    return [
         "## Protocol",
         "",
-        f"- GANetic formula: `{g.expr.text}` ({g.transform} transform, "
-        f"{g.generator} generator). {g.note}.",
-        *(f"- {n}: `{s.expr.text}` ({s.transform}, {s.generator})" for n, s in specs.items()),
+        *(
+            f"- {n}: `{s.expr.text}` ({s.transform}, {s.generator})"
+            for n, s in ctx["specs"].items()
+        ),
         f"- Dataset: {info.get('dataset')} ({info.get('train_images')} training images)"
         f"; budget: {budget}; batch {tc.get('batch_size')}, width {tc.get('width')}, lr "
         f"{tc.get('lr')}, beta1 {tc.get('beta1')}, latent {tc.get('latent_dim')}; device "
         f"{info.get('device')}.",
-        f"- Metric: {metric} between {tc.get('n_samples')} generated samples and "
+        f"- Metric: {ctx['metric']} between {tc.get('n_samples')} generated samples and "
         f"{info.get('reference_images')} held-out real images; feature extractor: "
-        f"{extractor}.",
+        f"{_extractor_text(info)}.",
         f"- Protocol digest {config['digest']} (from {config.get('source')}); library "
-        "versions: "
-        + ", ".join(f"{k} {v}" for k, v in config.get("library_versions", {}).items())
-        + ".",
-        "",
-        "## The published table, for orientation only",
-        "",
-        "The GANetic repository reports CIFAR10 FID over 25 runs (best/worst/mean/std): "
-        + "; ".join(f"{n} {'/'.join(map(str, v))}" for n, v in PUBLISHED.items())
-        + ". "
-        "Those values come from 64 generated against 64 real images with mis-scaled "
-        "Inception inputs, so only the relative pattern is comparable, never the values.",
+        f"versions: {versions}.",
         "",
     ]
-    path = run_dir / "report.md"
+
+
+def _published_section(published: Published | None) -> list[str]:
+    """The published table and the claim's formula, only where the protocol names them."""
+    if published is None:
+        return []
+    loss = reference_loss(published.focus)
+    columns = "/".join(published.columns)
+    return [
+        "## The published table, for orientation only",
+        "",
+        f"The published {published.focus} formula: `{loss.expr.text}` ({loss.transform} "
+        f"transform, {loss.generator} generator). {loss.note}.",
+        "",
+        f"{published.source} ({columns}): "
+        + "; ".join(f"{n} {'/'.join(map(str, v))}" for n, v in published.table.items())
+        + f". {published.caveat}",
+        "",
+    ]
+
+
+def write_report(store: RunStore) -> Path:
+    """report.md, table.csv and the figures in the replay directory, from the store alone."""
+    ctx = _context(store)
+    rows, values = _table_rows(ctx)
+    store.write_table(store.run_dir / "table.csv", list(rows.values()), TABLE_COLUMNS)
+    lines = _results_section(ctx, rows)
+    lines += _figures(store, ctx, rows, values)
+    lines += _protocol_section(ctx)
+    lines += _published_section(ctx["published"])
+    path = store.run_dir / "report.md"
     write_bytes(path, "\n".join(lines).encode("utf-8"))
     return path

@@ -11,10 +11,8 @@ import json
 import os
 from pathlib import Path
 
-from tqdm import tqdm
-
-from lossevo.fitness.gan import GanFitness
-from lossevo.runs.store import CONFIG_NAME, DB_NAME, RunStore
+from lossevo.fitness import make_task
+from lossevo.runs.store import CONFIG_NAME, DB_NAME
 from lossevo.studies.protocol import ProtocolError
 from lossevo.util.files import file_sha256
 
@@ -51,44 +49,15 @@ def check_out_dir(out: str | os.PathLike, kind: str, name: str, digest: str) -> 
     return True
 
 
-def describe_task(task_config: dict) -> dict:
-    """Build the gan task once in this process, so bad data or missing Inception weights fail
+def describe_task(task_kind: str, task_config: dict) -> dict:
+    """Build the task once in this process, so bad data or missing Inception weights fail
     before any training, the domain classifier is trained (and cached) once, and the report
-    knows the feature extractor. Returns GanFitness.describe() plus the weights' sha256."""
-    task = GanFitness.from_config(task_config)
+    knows the feature extractor. Returns the task's describe() plus the weights' sha256."""
+    task = make_task(task_kind, task_config)
     info = task.describe()
-    weights = info["extractor"].get("weights")
+    weights = info.get("extractor", {}).get("weights")
     if weights:
         info["extractor"]["sha256"] = file_sha256(weights)
     del task
     gc.collect()
     return json.loads(json.dumps(info, default=str))
-
-
-def run_jobs(
-    store: RunStore, executor, jobs: list, *, label: str, progress: bool, on_result=None
-) -> int:
-    """Run ``jobs`` (payload["fingerprint"], ["key"], ["seed"], ["steps"]) and store each
-    result as it arrives; ``on_result(job, result)`` runs first. Returns the count stored."""
-    bar = tqdm(total=len(jobs), desc=label, unit="run", disable=not progress, leave=False)
-    stored = 0
-    for job, result in executor.run(jobs):
-        p = job.payload
-        if on_result is not None:
-            on_result(job, result)
-        stored += store.put_evaluation(
-            p["fingerprint"], p["key"], int(p["seed"]), int(p["steps"]), result
-        )
-        if result["status"] == "failed":
-            store.log(
-                "failed",
-                f"{p['key']} seed {p['seed']}: {(result.get('error') or '').splitlines()[0]}",
-            )
-        bar.update(1)
-        fitness = result.get("fitness")
-        bar.set_postfix_str(
-            f"{p['key']} seed {p['seed']}: {result['status']} "
-            f"{'' if fitness is None else format(fitness, '.4g')}"
-        )
-    bar.close()
-    return stored
