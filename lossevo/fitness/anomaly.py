@@ -27,6 +27,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from lossevo.fitness.checks import check_dataset, check_training
 from lossevo.fitness.data import (
     IMAGE_SUFFIXES,
     ImageData,
@@ -66,6 +67,7 @@ class AnomalyConfig:
     max_test: int | None = None
 
     def __post_init__(self):
+        check_training(self)
         if self.encoder_steps < 1:
             raise ValueError(f"encoder_steps must be at least 1, got {self.encoder_steps}")
         if self.kappa < 0:
@@ -187,6 +189,13 @@ class AnomalyTask:
                 f"the test split of {name} holds only {only}: anomaly detection "
                 f"needs both normal and anomalous test images"
             )
+
+    @staticmethod
+    def check_config(config: dict) -> None:
+        """Refuse a config in one line without loading anything: values, device, dataset."""
+        checked = AnomalyConfig.from_config(config)
+        resolve_device(checked.device)
+        check_dataset(checked.dataset)
 
     @classmethod
     def from_config(cls, config: dict) -> AnomalyTask:

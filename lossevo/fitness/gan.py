@@ -16,6 +16,14 @@ from dataclasses import asdict, dataclass, fields
 import numpy as np
 import torch
 
+from lossevo.fitness.checks import (
+    MAX_SAMPLES,
+    TaskConfigError,
+    check_dataset,
+    check_device,
+    check_int,
+    check_training,
+)
 from lossevo.fitness.data import ImageData, load_dataset
 from lossevo.fitness.metrics.frechet import feature_stats, frechet_distance, kid
 from lossevo.fitness.train import TrainConfig, sample, train_gan
@@ -26,11 +34,16 @@ AGGREGATES = ("mean", "median", "worst")
 
 
 def resolve_device(device: str) -> str:
-    """``auto`` is cuda when a GPU is visible, else cpu."""
+    """``auto`` is cuda when a GPU is visible, else cpu; a missing GPU is one line."""
+    check_device(device)
     if device == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
     if device.startswith("cuda") and not torch.cuda.is_available():
-        raise ValueError(f"--device {device} asked for, but torch sees no GPU; use --device cpu")
+        raise TaskConfigError(
+            f"--device {device} asked for, but torch sees no GPU; use --device cpu"
+        )
+    if device == "mps" and not torch.backends.mps.is_available():
+        raise TaskConfigError("--device mps asked for, but torch sees no MPS; use --device cpu")
     return device
 
 
@@ -54,15 +67,21 @@ class FitnessConfig:
 
     def __post_init__(self):
         if self.metric not in METRICS:
-            raise ValueError(f"unknown metric {self.metric!r}; use one of {', '.join(METRICS)}")
-        if self.n_samples < 2:
-            raise ValueError("--samples must be at least 2 (a covariance needs two samples)")
+            raise TaskConfigError(
+                f"unknown metric {self.metric!r}; use one of {', '.join(METRICS)}"
+            )
+        if isinstance(self.n_samples, int) and self.n_samples < 2:
+            raise TaskConfigError("--samples must be at least 2 (a covariance needs two samples)")
+        check_int("--samples", self.n_samples, 2, MAX_SAMPLES, "try --samples 1000")
+        check_training(self)
 
     @classmethod
     def from_config(cls, config: dict) -> FitnessConfig:
+        if not isinstance(config, dict):
+            raise TaskConfigError(f"the gan task's options must be a mapping, not {config!r}")
         unknown = set(config) - {f.name for f in fields(cls)}
         if unknown:
-            raise ValueError(f"unknown gan task option(s): {', '.join(sorted(unknown))}")
+            raise TaskConfigError(f"unknown gan task option(s): {', '.join(sorted(unknown))}")
         return cls(**config)
 
 
@@ -134,6 +153,13 @@ class GanFitness:
     @classmethod
     def from_config(cls, config: dict) -> GanFitness:
         return cls(FitnessConfig.from_config(config))
+
+    @staticmethod
+    def check_config(config: dict) -> None:
+        """Refuse a config in one line without loading anything: values, device, dataset."""
+        checked = FitnessConfig.from_config(config)
+        resolve_device(checked.device)
+        check_dataset(checked.dataset)
 
     def _build_extractor(self):
         if self.metric == "domain_fid":

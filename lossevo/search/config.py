@@ -2,10 +2,19 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
+
+from lossevo.util.errors import LossevoError
 
 #: Fitness given to rejected, diverged and failed candidates (fitness is minimised).
 PENALTY = 1e6
+
+
+class SearchConfigError(LossevoError):
+    """A search setting out of range or of the wrong type."""
+
+
+_TYPES = {"int": (int,), "float": (int, float), "str": (str,)}
 
 
 @dataclass
@@ -42,10 +51,22 @@ class SearchConfig:
     def from_dict(cls, data: dict) -> SearchConfig:
         known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
         if "baselines" in known:
+            if not isinstance(known["baselines"], list | tuple):
+                raise SearchConfigError(
+                    f"baselines must be a list of loss names, not {known['baselines']!r}"
+                )
             known["baselines"] = tuple(known["baselines"])
         return cls(**known)
 
     def validate(self) -> None:
+        """Raise SearchConfigError (one line) for a setting of the wrong type or out of range."""
+        for f in fields(self):
+            value, kinds = getattr(self, f.name), _TYPES.get(str(f.type))
+            if kinds and (isinstance(value, bool) or not isinstance(value, kinds)):
+                flag = "--" + f.name.replace("_", "-")
+                raise SearchConfigError(f"{flag} must be a {f.type}, not {value!r}")
+        if not isinstance(self.task_config, dict):
+            raise SearchConfigError(f"task_config must be a mapping, not {self.task_config!r}")
         checks = [
             (self.population >= 2, "--population must be at least 2"),
             (self.generations >= 1, "--generations must be at least 1"),
@@ -63,4 +84,4 @@ class SearchConfig:
         ]
         for ok, message in checks:
             if not ok:
-                raise ValueError(message)
+                raise SearchConfigError(message)

@@ -128,7 +128,7 @@ def load_stages(path: str | os.PathLike) -> Plan:
     plan = Plan(
         name=str(data.get("name", Path(path).stem)),
         stages=tuple(_check_stage(s, f"{path}: stage {i + 1}") for i, s in enumerate(stages)),
-        baselines=tuple(data.get("baselines", ("bce", "ganetic"))),
+        baselines=_baselines(data.get("baselines", ["bce", "ganetic"]), path),
         description=str(data.get("description", "")).strip(),
     )
     names = [s.name for s in plan.stages]
@@ -140,6 +140,16 @@ def load_stages(path: str | os.PathLike) -> Plan:
         except ValueError as err:
             raise ProtocolError(f"{path}: baselines: {err}") from None
     return plan
+
+
+def _baselines(value: object, path) -> tuple[str, ...]:
+    """A list of built-in loss names (``[bce, ganetic]``), refused in one line otherwise."""
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ProtocolError(
+            f"{path}: baselines must be a list of built-in loss names, e.g. "
+            f"'baselines: [bce, ganetic]', not {value!r}"
+        )
+    return tuple(value)
 
 
 def check_stage_files(stage: Stage) -> None:
@@ -173,7 +183,7 @@ def run_losses(run: str | os.PathLike, top: int) -> list[tuple[str, LossSpec]]:
 
     if top < 1:
         raise ProtocolError(f"--top must be at least 1, got {top}")
-    with RunStore.open(run, kind="search") as store:
+    with RunStore.open(run, kind="search", readonly=True) as store:
         config = SearchConfig.from_dict(store.config.get("search", {}))
         space = space_from_dict(store.config["space"])
         rows = hall_of_fame(store, config)[:top]
