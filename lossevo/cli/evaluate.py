@@ -14,6 +14,8 @@ from pathlib import Path
 from tqdm import tqdm
 
 from lossevo.fitness.gan import AGGREGATES, METRICS, FitnessConfig
+from lossevo.util.errors import LossevoError
+from lossevo.util.files import check_writable_dir, write_bytes, write_text
 
 DEFAULTS = FitnessConfig()
 
@@ -72,10 +74,11 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from lossevo.loss.reference import resolve_loss
 
     if args.steps < 1:
-        raise ValueError(f"--steps must be at least 1 (got {args.steps}); try --steps 300")
+        raise LossevoError(f"--steps must be at least 1 (got {args.steps}); try --steps 300")
     if args.seeds < 1:
-        raise ValueError(f"--seeds must be at least 1 (got {args.seeds})")
+        raise LossevoError(f"--seeds must be at least 1 (got {args.seeds})")
     spec = resolve_loss(args.loss, transform=args.transform, generator=args.generator)
+    out = check_writable_dir(args.out or Path("evaluations") / _slug(spec.name))
     if args.download:
         from lossevo.fitness.data import load_dataset
 
@@ -93,8 +96,6 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
             device=args.device,
         )
     )
-    out = Path(args.out or Path("evaluations") / _slug(spec.name))
-    out.mkdir(parents=True, exist_ok=True)
     print(f"loss      {spec.expr.text}   ({spec.transform}, {spec.generator})")
     info = task.describe()
     print(
@@ -115,7 +116,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     )
     grid = next((r.get("grid_png") for r in results if r.get("grid_png")), None)
     if grid:
-        (out / "samples.png").write_bytes(base64.b64decode(grid))
+        write_bytes(out / "samples.png", base64.b64decode(grid))
         print(f"samples   {out / 'samples.png'}")
     record = {
         "loss": spec.to_dict(),
@@ -124,7 +125,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         "summary": summary,
         "runs": [{k: v for k, v in r.items() if k != "grid_png"} for r in results],
     }
-    (out / "evaluation.json").write_text(json.dumps(record, indent=2, default=str))
+    write_text(out / "evaluation.json", json.dumps(record, indent=2, default=str))
     print(f"numbers   {out / 'evaluation.json'}")
     return 0
 

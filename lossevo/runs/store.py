@@ -103,14 +103,29 @@ def _digest_rows(config: dict) -> list[tuple[str, str]]:
             ("config_digest", json_digest(config, length=64))]
 
 
-def _at(config: Any, dotted: str) -> str:
-    """The value at a dotted path, as short JSON; ``(none)`` where the path is absent."""
+_ABSENT = object()
+
+
+def _at(config: Any, dotted: str) -> Any:
+    """The value at a dotted path, or ``_ABSENT``."""
     for part in dotted.split("."):
         if not isinstance(config, dict) or part not in config:
-            return "(none)"
+            return _ABSENT
         config = config[part]
-    text = json.dumps(config)
-    return text if len(text) <= 40 else text[:37] + "..."
+    return config
+
+
+def _change(old: dict, new: dict, dotted: str) -> str:
+    """``search.population 6 -> 12``, ``space removed``, ``extra added``."""
+    before, after = _at(old, dotted), _at(new, dotted)
+    if after is _ABSENT:
+        return f"{dotted} removed"
+    if before is _ABSENT:
+        return f"{dotted} added"
+    shown = [json.dumps(v) for v in (before, after)]
+    if max(map(len, shown)) > 30:
+        return f"{dotted} changed"
+    return f"{dotted} {shown[0]} -> {shown[1]}"
 
 
 def rng_state_to_json(state: tuple) -> str:
@@ -302,7 +317,8 @@ class RunStore:
             return
         original = json.loads(stored)
         keys = changed_keys(original, self._config)
-        shown = ", ".join(f"{k} {_at(original, k)} -> {_at(self._config, k)}" for k in keys[:4])
+        shown = ", ".join(_change(original, self._config, k) for k in keys[:3])
+        shown += f" and {len(keys) - 3} more" if len(keys) > 3 else ""
         raise StoreError(f"'{self.run_dir / CONFIG_NAME}' was edited since the run started "
                          f"({shown}); undo the edit (the original is kept in run.db's meta "
                          f"table) or start a new run")

@@ -15,6 +15,7 @@ class SearchConfigError(LossevoError):
 
 
 _TYPES = {"int": (int,), "float": (int, float), "str": (str,)}
+_WORDS = {"int": "an integer", "float": "a number", "str": "a string"}
 
 
 @dataclass
@@ -64,7 +65,7 @@ class SearchConfig:
             value, kinds = getattr(self, f.name), _TYPES.get(str(f.type))
             if kinds and (isinstance(value, bool) or not isinstance(value, kinds)):
                 flag = "--" + f.name.replace("_", "-")
-                raise SearchConfigError(f"{flag} must be a {f.type}, not {value!r}")
+                raise SearchConfigError(f"{flag} must be {_WORDS[str(f.type)]}, not {value!r}")
         if not isinstance(self.task_config, dict):
             raise SearchConfigError(f"task_config must be a mapping, not {self.task_config!r}")
         checks = [
