@@ -255,7 +255,7 @@ class RunStore:
         for name in (DB_NAME, CONFIG_NAME):
             if not (run_dir / name).is_file():
                 raise StoreError(f"'{run_dir}' is not a lossevo run directory (no {name}); {start}")
-        meta = cls._read_meta(db)
+        meta, tables, verdict = cls._read_meta(db)
         version = int(v) if (v := meta.get("schema_version", "0")).isdigit() else 0
         if version > SCHEMA_VERSION:
             raise StoreError(f"'{run_dir}' was created by a newer lossevo (schema {version} > "
@@ -266,6 +266,11 @@ class RunStore:
         if kind is not None and meta.get("kind") != kind:
             raise StoreError(f"'{run_dir}' holds a {meta.get('kind')} run, not a {kind} run; "
                              f"use another --run-dir")
+        if missing := sorted(_TABLES - tables):
+            raise StoreError(f"'{db}' is damaged (no table {', '.join(missing)}); restore it "
+                             f"from a backup or start a new run")
+        if verdict != "ok":
+            raise _db_error(db, sqlite3.DatabaseError(f"integrity check: {verdict}"))
         return meta
 
     @classmethod
@@ -287,14 +292,8 @@ class RunStore:
                 # would fsync every commit.
                 conn.execute("PRAGMA synchronous=NORMAL")
             conn.row_factory = sqlite3.Row
-            tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE "
-                                                 "type = 'table'")}
         except sqlite3.Error as e:
             raise _db_error(db, e) from None
-        if missing := sorted(_TABLES - tables):
-            conn.close()
-            raise StoreError(f"'{db}' is damaged (no table {', '.join(missing)}); restore it "
-                             f"from a backup or start a new run")
         store = cls(run_dir, conn, config, meta, lock)
         try:
             store._check_digest(upgrade=lock is not None)
@@ -324,15 +323,22 @@ class RunStore:
                          f"table) or start a new run")
 
     @staticmethod
-    def _read_meta(db: Path) -> dict[str, str]:
-        """Read ``meta`` without writing anything (see :func:`_readonly_uri`)."""
+    def _read_meta(db: Path) -> tuple[dict[str, str], set[str], str]:
+        """Read ``meta``, the table names and SQLite's quick_check verdict (one pass over every
+        page, so damage is found before a writer takes the lock), writing nothing (see
+        :func:`_readonly_uri`)."""
         try:
             with contextlib.closing(sqlite3.connect(_readonly_uri(db), uri=True,
                                                     timeout=30)) as conn:
-                return dict(conn.execute("SELECT key, value FROM meta").fetchall())
+                tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE "
+                                                     "type = 'table'")}
+                meta = dict(conn.execute("SELECT key, value FROM meta").fetchall())
+                lines = [x for r in conn.execute("PRAGMA quick_check(1)") for x in r[0].split("\n")]
+                verdict = next((x for x in lines if not x.startswith("***")), "ok")
         except sqlite3.DatabaseError as e:
             raise StoreError(f"'{db}' is not a readable lossevo run database ({e}); "
                              f"use another --run-dir") from None
+        return meta, tables, verdict
 
     def close(self) -> None:
         """Close the connection and release the lock (idempotent)."""
