@@ -254,6 +254,16 @@ CASES = [
             ("--dataset", "nowhere", "unknown dataset 'nowhere'"),
         ]
     ],
+    Case(
+        "replay-width-0",
+        ["replay", "ganetic", "--config", "p.yaml", "--out", "rp", "--quiet"],
+        "--width must be an integer from 1 to 1024, not 0",
+        lambda d: (d / "p.yaml").write_text(
+            "name: p\nlosses: [bce, ganetic]\nruns: 1\nsteps: 2\ntask: gan\n"
+            "task_config: {width: 0, device: cpu}\n"
+        ),
+        False,
+    ),
     # D17 and a bad stage device: the promotion folder is never made
     *[
         Case(
