@@ -127,11 +127,11 @@ def test_killed_ray_search_resumes_to_the_uninterrupted_result(reference, tmp_pa
 
 @pytest.fixture
 def small_disk(tmp_path):
-    """A 200 KB tmpfs: a probe run's database outgrows it (needs root to mount)."""
+    """A 1 MB tmpfs; ballast leaves a probe run too little of it (needs root to mount)."""
     mount = tmp_path / "disk"
     mount.mkdir()
     proc = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=200k", "tmpfs", str(mount)], capture_output=True
+        ["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mount)], capture_output=True
     )
     if proc.returncode:
         pytest.skip(f"cannot mount a small tmpfs here: {proc.stderr.decode().strip()}")
@@ -150,7 +150,7 @@ def test_a_full_disk_fails_in_one_line_and_resume_completes_identically(
     done, _ = reference
     run = small_disk / "run"
     ballast = small_disk / "ballast"
-    ballast.write_bytes(b"\0" * 120_000)
+    ballast.write_bytes(b"\0" * 900_000)
     result = run_cli("search", *SEARCH, "--run-dir", str(run), timeout=600)
     if result.returncode != 0:
         line = assert_one_line_error(result)
