@@ -97,7 +97,12 @@ def make_v1(run: Path, kind: str, candidates: list[tuple], evaluations: list[tup
 
 
 def files(run: Path) -> dict[str, str]:
-    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(run.iterdir())}
+    """The run's data files by digest; run.lock is the store's lock (it holds only a PID)."""
+    return {
+        p.name: hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(run.iterdir())
+        if p.name != "run.lock"
+    }
 
 
 def test_search_run_v1_is_upgraded_and_reads_the_same(tmp_path):

@@ -62,14 +62,16 @@ def test_create_open_round_trip(tmp_path):
     run = tmp_path / "a" / "run"
     with RunStore.create(run, CONFIG, kind="replay") as s:
         s.log("start", "hello")
-    assert sorted(p.name for p in run.iterdir()) == ["config.json", "run.db"]
+    assert sorted(p.name for p in run.iterdir()) == ["config.json", "run.db", "run.lock"]
     with RunStore.open(run, kind="replay") as s:
         assert {k: s.config[k] for k in CONFIG} == CONFIG
         versions = s.config["library_versions"]
         assert set(versions) >= {"python", "lossevo", "torch", "deap", "sympy", "numpy", "ray"}
         assert versions["python"] and versions["sympy"]
         assert isinstance(s.config["created"], float)
+        digest = {k: s.meta.pop(k) for k in ("config", "config_digest")}
         assert s.meta == {"schema_version": str(SCHEMA_VERSION), "kind": "replay"}
+        assert json.loads(digest["config"]) == s.config and len(digest["config_digest"]) == 64
         assert [(e["kind"], e["message"]) for e in s.events()] == [("start", "hello")]
     conn = sqlite3.connect(run / "run.db")
     assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"

@@ -1,6 +1,6 @@
 """The ``lossevo`` command line: thin argument parsing over the library's functions.
 
-Every user error (bad formula, space, dataset, run directory...) is a ValueError subclass with a
+Every user error (bad formula, space, dataset, run directory...) is a LossevoError with a
 one-line message; it is printed as ``lossevo: error: ...`` with exit status 2, and a traceback
 only with --debug.
 """
@@ -11,11 +11,22 @@ import argparse
 import sys
 
 from lossevo.cli import evaluate, export, promote, replay, search, show
+from lossevo.util.errors import LossevoError
 from lossevo.util.version import __version__
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """argparse with its usage errors in one line, like every other lossevo error: the
+    message, then where the full usage is (``--help``), with exit status 2."""
+
+    def error(self, message: str):
+        formula_like = any(c in message for c in "*/()") or "required: target" in message
+        hint = "; a formula that starts with '-' goes after '--'" if formula_like else ""
+        self.exit(2, f"lossevo: error: {message}{hint} (see '{self.prog} --help')\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="lossevo",
         description="Genetic programming for GAN loss functions: search, screen, train, "
         "export and replay.",
@@ -42,6 +53,9 @@ def _commands() -> list:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run one command. An expected failure (a LossevoError, or an OSError such as a full disk
+    or a missing file) is one line and exit 2; anything else is a bug: one line naming it and
+    exit 1. ``--debug`` shows the traceback of either."""
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "command", None):
@@ -52,12 +66,25 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("lossevo: interrupted", file=sys.stderr)
         return 130
-    except (ValueError, FileNotFoundError, OSError) as err:
+    except (LossevoError, OSError) as err:
         if args.debug:
             raise
-        message = str(err).splitlines()[0] if str(err) else type(err).__name__
-        print(f"lossevo: error: {message}", file=sys.stderr)
+        print(f"lossevo: error: {_first_line(err)}", file=sys.stderr)
         return 2
+    except Exception as err:
+        if args.debug:
+            raise
+        print(
+            f"lossevo: internal error: {type(err).__name__}: {_first_line(err)} "
+            "(rerun with --debug for the traceback)",
+            file=sys.stderr,
+        )
+        return 1
+
+
+def _first_line(err: BaseException) -> str:
+    text = str(err).strip()
+    return text.splitlines()[0] if text else type(err).__name__
 
 
 if __name__ == "__main__":

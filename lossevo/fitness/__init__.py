@@ -14,8 +14,8 @@ from __future__ import annotations
 from typing import Any, Protocol
 
 from lossevo.fitness.anomaly import AnomalyTask
+from lossevo.fitness.checks import TaskConfigError
 from lossevo.fitness.gan import GanTask
-from lossevo.fitness.options import TaskConfigError
 from lossevo.fitness.probe import ProbeTask
 
 
@@ -51,3 +51,14 @@ def check_task_config(kind: str, config: dict) -> None:
 def make_task(kind: str, config: dict) -> Task:
     """Build the task ``kind`` from its plain-data config."""
     return task_class(kind).from_config(config)
+
+
+def validate_task(kind: str, config: dict) -> None:
+    """Refuse a bad task config in one line before any work: with the task's own cheap
+    ``check_config`` where it has one (data is not loaded), else by building it."""
+    cls = task_class(kind)
+    check = getattr(cls, "check_config", None)
+    try:
+        check(config) if check is not None else cls.from_config(config)
+    except TypeError as e:  # a dataclass given options it does not take
+        raise TaskConfigError(f"bad {kind} task options ({e}); see lossevo search --help") from None

@@ -28,6 +28,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from lossevo.fitness.checks import TaskConfigError, check_dataset, check_training
 from lossevo.fitness.data import (
     IMAGE_SUFFIXES,
     ImageData,
@@ -38,7 +39,7 @@ from lossevo.fitness.data import (
 from lossevo.fitness.device import resolve_device
 from lossevo.fitness.metrics.auroc import auroc
 from lossevo.fitness.models import Discriminator
-from lossevo.fitness.options import TaskConfigError, TrainingOptions, train_for_job
+from lossevo.fitness.options import TrainingOptions, train_for_job
 
 
 @dataclass(frozen=True)
@@ -62,6 +63,7 @@ class AnomalyConfig(TrainingOptions):
     max_test: int | None = None
 
     def __post_init__(self):
+        check_training(self)
         if self.encoder_steps < 1:
             raise TaskConfigError(f"encoder_steps must be at least 1, got {self.encoder_steps}")
         if self.kappa < 0:
@@ -178,6 +180,13 @@ class AnomalyTask:
                 f"the test split of {name} holds only {only}: anomaly detection "
                 f"needs both normal and anomalous test images"
             )
+
+    @staticmethod
+    def check_config(config: dict) -> None:
+        """Refuse a config in one line without loading anything: values, device, dataset."""
+        checked = AnomalyConfig.from_config(config)
+        resolve_device(checked.device)
+        check_dataset(checked.dataset)
 
     @classmethod
     def from_config(cls, config: dict) -> AnomalyTask:

@@ -47,6 +47,10 @@ _MEDMNIST_CLASSES = {
     "organsmnist": 11,
 }
 _NAMES = ("mnist-offline", "digits-8x8", "mnist", "cifar10")
+DATASET_NAMES = _NAMES
+#: Pixels one image of a folder may have (4096 x 4096): the DCGAN trains on 64 x 64 at most,
+#: and a few-KB PNG can claim billions of pixels (a decompression bomb).
+MAX_IMAGE_PIXELS = 4096 * 4096
 
 
 class DatasetError(LossevoError):
@@ -406,6 +410,11 @@ def _folder(path: Path, split: str, image_size: int | None):
     def read(f: Path, rgb: bool | None) -> np.ndarray | str:
         try:
             with Image.open(f) as im:
+                if im.size[0] * im.size[1] > MAX_IMAGE_PIXELS:  # checked before decoding
+                    raise DatasetError(
+                        f"image {f} is {im.size[0]}x{im.size[1]} pixels, over the limit of "
+                        f"{MAX_IMAGE_PIXELS:,} (a decompression bomb?): shrink or remove it"
+                    )
                 if rgb is None:
                     return im.mode
                 if im.mode.startswith("I"):  # 16-bit gray: PIL's convert("L") would clip
@@ -414,7 +423,9 @@ def _folder(path: Path, split: str, image_size: int | None):
                     a = np.stack([a] * 3, -1) if rgb else a[..., None]
                 else:
                     a = np.array(im.convert("RGB" if rgb else "L")).reshape(*im.size[::-1], -1)
-        except OSError as e:
+        except (OSError, Image.DecompressionBombError, ValueError) as e:
+            if isinstance(e, DatasetError):
+                raise
             raise DatasetError(f"cannot read image {f} ({e}): fix or remove it") from e
         return a.transpose(2, 0, 1)
 

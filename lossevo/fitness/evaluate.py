@@ -20,7 +20,7 @@ from lossevo.fitness.seeds import aggregate
 from lossevo.loss.reference import LossSpec
 from lossevo.loss.screen import require_passing
 from lossevo.util.errors import LossevoError
-from lossevo.util.files import write_bytes, write_text
+from lossevo.util.files import check_writable_dir, write_bytes, write_text
 from lossevo.util.fmt import fmt_number
 
 
@@ -61,6 +61,8 @@ def evaluate_loss(
     if screen:
         require_passing(spec)
     aggregate([], how)  # an unknown aggregate fails here, before any training
+    if out is not None:
+        out = check_writable_dir(out)
     if download:
         load_dataset(config.dataset, root=config.data_root, download=True, limit=1)
     task = GanTask(config)

@@ -15,10 +15,17 @@ from typing import ClassVar
 
 import torch
 
+from lossevo.fitness.checks import (
+    MAX_SAMPLES,
+    TaskConfigError,
+    check_dataset,
+    check_int,
+    check_training,
+)
 from lossevo.fitness.data import ImageData, load_dataset
 from lossevo.fitness.device import resolve_device
 from lossevo.fitness.metrics.frechet import feature_stats, frechet_distance, kid
-from lossevo.fitness.options import TaskConfigError, TrainingOptions, train_for_job
+from lossevo.fitness.options import TrainingOptions, train_for_job
 from lossevo.fitness.train import sample
 from lossevo.util.png import png_base64
 
@@ -41,8 +48,10 @@ class GanConfig(TrainingOptions):
             raise TaskConfigError(
                 f"unknown metric {self.metric!r}; use one of {', '.join(METRICS)}"
             )
-        if self.n_samples < 2:
+        if isinstance(self.n_samples, int) and self.n_samples < 2:
             raise TaskConfigError("--samples must be at least 2 (a covariance needs two samples)")
+        check_int("--samples", self.n_samples, 2, MAX_SAMPLES, "try --samples 1000")
+        check_training(self)
 
 
 class GanTask:
@@ -74,6 +83,13 @@ class GanTask:
     @classmethod
     def from_config(cls, config: dict) -> GanTask:
         return cls(GanConfig.from_config(config))
+
+    @staticmethod
+    def check_config(config: dict) -> None:
+        """Refuse a config in one line without loading anything: values, device, dataset."""
+        checked = GanConfig.from_config(config)
+        resolve_device(checked.device)
+        check_dataset(checked.dataset)
 
     def _build_extractor(self):
         if self.metric == "domain_fid":

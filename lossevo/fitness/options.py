@@ -12,13 +12,9 @@ from typing import ClassVar
 
 import torch
 
+from lossevo.fitness.checks import TaskConfigError
 from lossevo.fitness.train import TrainConfig, TrainResult, train_gan
 from lossevo.loss.reference import LossSpec
-from lossevo.util.errors import LossevoError
-
-
-class TaskConfigError(LossevoError):
-    """A task option is unknown or out of range; the message names it."""
 
 
 @dataclass(frozen=True)
@@ -40,6 +36,10 @@ class TrainingOptions:
     @classmethod
     def from_config(cls, config: dict):
         """The config from plain data; an unknown key is refused, naming the task."""
+        if not isinstance(config, dict):
+            raise TaskConfigError(
+                f"the {cls.task_name} task's options must be a mapping, not {config!r}"
+            )
         unknown = set(config) - {f.name for f in fields(cls)}
         if unknown:
             raise TaskConfigError(

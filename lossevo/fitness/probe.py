@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from dataclasses import asdict, dataclass, fields
 
-from lossevo.fitness.options import TaskConfigError
+from lossevo.fitness.checks import TaskConfigError
 from lossevo.loss.reference import LossSpec
 from lossevo.loss.screen import ScreenConfig, game_probe
 

@@ -6,6 +6,7 @@ resumed or a crashed run are always consistent with its database.
 
 from __future__ import annotations
 
+import io
 import math
 from dataclasses import replace
 from pathlib import Path
@@ -21,6 +22,7 @@ from lossevo.search.leaderboard import (
     search_config,
 )
 from lossevo.util.errors import LossevoError
+from lossevo.util.files import write_bytes
 from lossevo.util.terminal import for_terminal
 
 
@@ -60,8 +62,10 @@ def plot_generations(store: RunStore, path: Path) -> Path | None:
     ax.legend()
     ax.grid(alpha=0.3)
     fig.tight_layout()
-    fig.savefig(path)
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png")
     plt.close(fig)
+    write_bytes(path, buffer.getvalue())
     return path
 
 
@@ -76,7 +80,7 @@ def show_run(run_dir: Path, top: int = 10) -> None:
     """
     if top < 0:
         raise LossevoError(f"--top must be 0 or more (got {top})")
-    with RunStore.open(run_dir, kind="search") as store:
+    with RunStore.open(run_dir, kind="search", readonly=True) as store:
         config = search_config(store)
         _say(
             f"run {run_dir}: space {config.space}, seed {config.seed}, "
@@ -102,16 +106,20 @@ def show_run(run_dir: Path, top: int = 10) -> None:
             f"evaluations: {waste['evaluations']}, {waste['total_seconds']:.0f} s; "
             f"diverged or failed: {100 * waste['wasted_share']:.1f}% of seconds"
         )
-        figure = plot_generations(store, Path(run_dir) / "progress.png")
-        if figure:
-            _say(f"figure: {figure}")
+        try:
+            figure = plot_generations(store, Path(run_dir) / "progress.png")
+        except OSError as e:  # a read-only run is still shown; only its figure is skipped
+            _say(f"figure: not written ({e.strerror or e})")
+        else:
+            if figure:
+                _say(f"figure: {figure}")
 
 
 def export_run(run_dir: Path, top: int, out_dir: Path) -> list[Path]:
     """Export a run's ``top`` best losses as standalone modules."""
     if top < 1:
         raise LossevoError(f"--top must be at least 1 (got {top}); e.g. --top 3")
-    with RunStore.open(run_dir, kind="search") as store:
+    with RunStore.open(run_dir, kind="search", readonly=True) as store:
         config = search_config(store)
         paths = []
         run_name = Path(run_dir).name

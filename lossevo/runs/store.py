@@ -20,19 +20,95 @@ from pathlib import Path
 from typing import Any
 
 from lossevo.fitness.seeds import summarize
+from lossevo.runs.rundir import RunLock, StoreError, changed_keys, create_exclusive
 from lossevo.runs.schema import ROLES, SCHEMA, SCHEMA_VERSION, upgrade
-from lossevo.util.errors import LossevoError
 from lossevo.util.files import atomic_open
+from lossevo.util.hashing import json_digest
+
+__all__ = ["RunStore", "StoreError", "write_table", "rng_state_to_json", "rng_state_from_json"]
 
 DB_NAME = "run.db"
 CONFIG_NAME = "config.json"
 EVAL_STATUSES = ("ok", "diverged", "failed")
 _LIBRARIES = ("lossevo", "torch", "deap", "sympy", "numpy", "ray")
+
 _JSON_COLUMNS = ("metrics", "curves", "population", "stats")
+_TABLES = {"meta", "candidates", "evaluations", "generations", "events"}
 
 
-class StoreError(LossevoError):
-    """A user-facing problem with a run directory; the message is one line saying what to do."""
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def _readonly_uri(db: Path) -> str:
+    """A URI that reads ``db`` without writing anything: ``immutable=1`` when there is no WAL
+    (a mode=ro open would leave -wal/-shm files behind), plain ``mode=ro`` when the WAL may hold
+    commits (after a crash, or while a writer runs)."""
+    wal = Path(f"{db}-wal")
+    has_wal = wal.exists() and wal.stat().st_size > 0
+    return db.resolve().as_uri() + ("?mode=ro" if has_wal else "?mode=ro&immutable=1")
+
+
+def _db_error(db: Path, err: Exception) -> StoreError:
+    """An SQLite failure as one line: a full disk, a read-only run, or a damaged database."""
+    reason = str(err).splitlines()[0] if str(err) else type(err).__name__
+    if "full" in reason:
+        return StoreError(f"'{db}': {reason}; free some space and resume the run")
+    if "readonly" in reason or "read-only" in reason:
+        return StoreError(
+            f"'{db}' is read-only ({reason}); make the run writable, or copy it and resume the copy"
+        )
+    return StoreError(f"'{db}' is damaged ({reason}); restore it from a backup or start a new run")
+
+
+def _read_config(run_dir: Path) -> dict:
+    """The run's config.json, which must be a JSON object."""
+    path = run_dir / CONFIG_NAME
+    try:
+        config = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as e:
+        raise StoreError(f"'{path}' is unreadable ({e}); restore it or start a new run") from None
+    if not isinstance(config, dict):
+        raise StoreError(
+            f"'{path}' is not a JSON object (it holds a {type(config).__name__}); "
+            f"restore it or start a new run"
+        )
+    return config
+
+
+def _digest_rows(config: dict) -> list[tuple[str, str]]:
+    """The meta rows that pin a config: its canonical JSON and that text's SHA-256."""
+    return [
+        ("config", json.dumps(config, sort_keys=True)),
+        ("config_digest", json_digest(config, length=64)),
+    ]
+
+
+_ABSENT = object()
+
+
+def _at(config: Any, dotted: str) -> Any:
+    """The value at a dotted path, or ``_ABSENT``."""
+    for part in dotted.split("."):
+        if not isinstance(config, dict) or part not in config:
+            return _ABSENT
+        config = config[part]
+    return config
+
+
+def _change(old: dict, new: dict, dotted: str) -> str:
+    """``search.population 6 -> 12``, ``space removed``, ``extra added``."""
+    before, after = _at(old, dotted), _at(new, dotted)
+    if after is _ABSENT:
+        return f"{dotted} removed"
+    if before is _ABSENT:
+        return f"{dotted} added"
+    shown = [json.dumps(v) for v in (before, after)]
+    if max(map(len, shown)) > 30:
+        return f"{dotted} changed"
+    return f"{dotted} {shown[0]} -> {shown[1]}"
 
 
 def rng_state_to_json(state: tuple) -> str:
@@ -95,50 +171,104 @@ class RunStore:
 
     write_table = staticmethod(write_table)
 
-    def __init__(self, run_dir: Path, conn: sqlite3.Connection, config: dict, meta: dict):
+    def __init__(
+        self,
+        run_dir: Path,
+        conn: sqlite3.Connection,
+        config: dict,
+        meta: dict,
+        lock: RunLock | None = None,
+    ):
         self.run_dir = run_dir
         self._conn = conn
         self._config = config
         self.meta = meta
+        self._lock = lock
 
     @classmethod
     def create(cls, run_dir: str | os.PathLike, config: dict, *, kind: str = "search") -> RunStore:
-        """Start a new run in ``run_dir`` (created if needed); refuses a directory with a run."""
+        """Start a new run in ``run_dir``, made atomically and exclusively (see runs/rundir.py):
+        an existing folder must be empty; a failure leaves nothing behind."""
         run_dir = Path(run_dir)
-        if (run_dir / DB_NAME).exists():
-            raise StoreError(
-                f"'{run_dir}' already holds a run ({DB_NAME}); resume it or choose "
-                f"another --run-dir"
-            )
-        if run_dir.exists() and not run_dir.is_dir():
-            raise StoreError(f"'{run_dir}' exists and is not a directory; choose another --run-dir")
-        run_dir.mkdir(parents=True, exist_ok=True)
         stored = dict(config, library_versions=library_versions(), created=time.time())
-        with atomic_open(run_dir / CONFIG_NAME) as f:
-            json.dump(stored, f, indent=2, sort_keys=True)
-            f.write("\n")
-        # Build the database under a temporary name and rename it, so run.db is never partial.
-        tmp = run_dir / f".{DB_NAME}.creating"
-        for suffix in ("", "-wal", "-shm", "-journal"):
-            Path(f"{tmp}{suffix}").unlink(missing_ok=True)
-        conn = sqlite3.connect(tmp, isolation_level=None)
+
+        def build(folder: Path) -> None:
+            with atomic_open(folder / CONFIG_NAME) as f:
+                json.dump(stored, f, indent=2, sort_keys=True)
+                f.write("\n")
+            conn = sqlite3.connect(folder / DB_NAME, isolation_level=None)
+            try:
+                conn.execute("PRAGMA journal_mode=WAL")
+                conn.executescript("BEGIN;" + SCHEMA + "COMMIT;")
+                rows = [
+                    ("schema_version", str(SCHEMA_VERSION)),
+                    ("kind", kind),
+                    *_digest_rows(_read_config(folder)),
+                ]
+                conn.executemany("INSERT INTO meta VALUES (?, ?)", rows)
+            finally:
+                conn.close()  # the last connection checkpoints and removes the -wal file
+            os.chmod(folder / DB_NAME, 0o644 & ~_umask())
+
+        lock = create_exclusive(run_dir, DB_NAME, build)
         try:
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.executescript("BEGIN;" + SCHEMA + "COMMIT;")
-            conn.executemany(
-                "INSERT INTO meta VALUES (?, ?)",
-                [("schema_version", str(SCHEMA_VERSION)), ("kind", kind)],
-            )
-        finally:
-            conn.close()  # the last connection checkpoints and removes the -wal file
-        os.replace(tmp, run_dir / DB_NAME)
-        return cls.open(run_dir, kind=kind)
+            return cls._connect(run_dir, kind=kind, lock=lock)
+        except BaseException:
+            lock.release()
+            raise
 
     @classmethod
-    def open(cls, run_dir: str | os.PathLike, *, kind: str | None = None) -> RunStore:
-        """Open an existing run, checking it read-only first so a refusal changes nothing; a
-        database of an older schema is upgraded in place first (all or nothing, schema.py)."""
+    def open(
+        cls, run_dir: str | os.PathLike, *, kind: str | None = None, readonly: bool = False
+    ) -> RunStore:
+        """Open an existing run, checking it read-only first so a refusal changes nothing.
+
+        A writer (the default) takes the run's lock; ``readonly`` (show, export) takes none,
+        writes nothing and works on a read-only folder.
+        """
         run_dir = Path(run_dir)
+        meta = cls._check(run_dir, kind)
+        if int(meta["schema_version"]) < SCHEMA_VERSION:
+            cls._upgrade(run_dir, kind)
+        lock = None if readonly else RunLock(run_dir)
+        if lock is not None:
+            lock.acquire()
+        try:
+            return cls._connect(run_dir, kind=kind, lock=lock)
+        except BaseException:
+            if lock is not None:
+                lock.release()
+            raise
+
+    @classmethod
+    def _upgrade(cls, run_dir: Path, kind: str | None) -> None:
+        """Upgrade an older database in place under the run's lock, all or nothing (see
+        runs/schema.py); refuse in one line if it cannot be, changing nothing."""
+        db = run_dir / DB_NAME
+        lock = RunLock(run_dir).acquire()
+        try:
+            meta = cls._check(run_dir, kind)
+            version = int(meta["schema_version"])
+            if version >= SCHEMA_VERSION:
+                return  # another process upgraded it meanwhile
+            try:
+                conn = sqlite3.connect(db, timeout=30, isolation_level=None)
+                try:
+                    upgrade(conn, version, meta.get("kind", ""))
+                finally:
+                    conn.close()
+            except sqlite3.Error as e:
+                raise StoreError(
+                    f"'{db}' has schema {version} and cannot be upgraded to {SCHEMA_VERSION} "
+                    f"({e}); nothing was changed: open it with the lossevo that wrote it, or "
+                    f"start a new run"
+                ) from None
+        finally:
+            lock.release()
+
+    @classmethod
+    def _check(cls, run_dir: Path, kind: str | None) -> dict[str, str]:
+        """Refuse, changing nothing, what is not a readable run of ``kind``; returns meta."""
         db = run_dir / DB_NAME
         start = f"start one with 'lossevo search --run-dir {run_dir}'"
         if not run_dir.exists():
@@ -146,7 +276,7 @@ class RunStore:
         for name in (DB_NAME, CONFIG_NAME):
             if not (run_dir / name).is_file():
                 raise StoreError(f"'{run_dir}' is not a lossevo run directory (no {name}); {start}")
-        meta = cls._read_meta(db)
+        meta, tables, verdict = cls._read_meta(db)
         version = int(v) if (v := meta.get("schema_version", "0")).isdigit() else 0
         if version > SCHEMA_VERSION:
             raise StoreError(
@@ -162,58 +292,97 @@ class RunStore:
                 f"'{run_dir}' holds a {meta.get('kind')} run, not a {kind} run; "
                 f"use another --run-dir"
             )
-        try:
-            config = json.loads((run_dir / CONFIG_NAME).read_text(encoding="utf-8"))
-        except (OSError, ValueError) as e:
+        if missing := sorted(_TABLES - tables):
             raise StoreError(
-                f"'{run_dir / CONFIG_NAME}' is unreadable ({e}); restore it or start a new run"
-            ) from None
-        conn = sqlite3.connect(db, timeout=30, isolation_level=None)
-        if version < SCHEMA_VERSION:
-            meta = cls._upgrade(conn, db, version, meta)
-        conn.row_factory = sqlite3.Row
-        conn.execute("PRAGMA journal_mode=WAL")
-        # WAL + synchronous=NORMAL: a commit is in the WAL file (OS page cache) when COMMIT
-        # returns, so it survives a kill -9 of this process; only an OS crash or power loss can
-        # lose the last commits (never corrupting the database). FULL would fsync every commit.
-        conn.execute("PRAGMA synchronous=NORMAL")
-        return cls(run_dir, conn, config, meta)
+                f"'{db}' is damaged (no table {', '.join(missing)}); restore it "
+                f"from a backup or start a new run"
+            )
+        if verdict != "ok":
+            raise _db_error(db, sqlite3.DatabaseError(f"integrity check: {verdict}"))
+        return meta
 
-    @staticmethod
-    def _upgrade(conn: sqlite3.Connection, db: Path, version: int, meta: dict) -> dict:
-        """Upgrade an older database in place, all or nothing; refuse in one line if it fails."""
+    @classmethod
+    def _connect(cls, run_dir: Path, *, kind: str | None, lock: RunLock | None) -> RunStore:
+        """Check the run (again, now under the lock), its tables and its config's digest."""
+        meta = cls._check(run_dir, kind)
+        db = run_dir / DB_NAME
+        config = _read_config(run_dir)
         try:
-            upgrade(conn, version, meta.get("kind", ""))
+            if lock is None:
+                conn = sqlite3.connect(
+                    _readonly_uri(db), uri=True, timeout=30, isolation_level=None
+                )
+            else:
+                conn = sqlite3.connect(db, timeout=30, isolation_level=None)
+                conn.execute("PRAGMA journal_mode=WAL")
+                # WAL + synchronous=NORMAL: a commit is in the WAL file (OS page cache) when
+                # COMMIT returns, so it survives a kill -9 of this process; only an OS crash or
+                # power loss can lose the last commits (never corrupting the database). FULL
+                # would fsync every commit.
+                conn.execute("PRAGMA synchronous=NORMAL")
+            conn.row_factory = sqlite3.Row
         except sqlite3.Error as e:
-            conn.close()
-            raise StoreError(
-                f"'{db}' has schema {version} and cannot be upgraded to "
-                f"{SCHEMA_VERSION} ({e}); nothing was changed: open it with the "
-                f"lossevo that wrote it, or start a new run"
-            ) from None
-        return {**meta, "schema_version": str(SCHEMA_VERSION)}
+            raise _db_error(db, e) from None
+        store = cls(run_dir, conn, config, meta, lock)
+        try:
+            store._check_digest(upgrade=lock is not None)
+        except BaseException:
+            store.close()
+            raise
+        return store
+
+    def _check_digest(self, *, upgrade: bool) -> None:
+        """Refuse a config.json edited since the run started, naming the keys that changed; a
+        run made before digests were kept gets one now (when opened for writing)."""
+        stored = self.meta.get("config")
+        if stored is None:
+            if upgrade:
+                for key, value in _digest_rows(self._config):
+                    self._write("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
+                    self.meta[key] = value
+            return
+        if json_digest(self._config, length=64) == self.meta.get("config_digest"):
+            return
+        original = json.loads(stored)
+        keys = changed_keys(original, self._config)
+        shown = ", ".join(_change(original, self._config, k) for k in keys[:3])
+        shown += f" and {len(keys) - 3} more" if len(keys) > 3 else ""
+        raise StoreError(
+            f"'{self.run_dir / CONFIG_NAME}' was edited since the run started "
+            f"({shown}); undo the edit (the original is kept in run.db's meta "
+            f"table) or start a new run"
+        )
 
     @staticmethod
-    def _read_meta(db: Path) -> dict[str, str]:
-        """Read ``meta`` without writing anything: ``immutable=1`` when there is no WAL (a
-        mode=ro open would leave -wal/-shm files behind), plain ``mode=ro`` when the WAL may hold
-        commits (after a crash, or while a writer runs)."""
-        wal = Path(f"{db}-wal")
-        has_wal = wal.exists() and wal.stat().st_size > 0
-        uri = db.resolve().as_uri() + ("?mode=ro" if has_wal else "?mode=ro&immutable=1")
+    def _read_meta(db: Path) -> tuple[dict[str, str], set[str], str]:
+        """Read ``meta``, the table names and SQLite's quick_check verdict (one pass over every
+        page, so damage is found before a writer takes the lock), writing nothing (see
+        :func:`_readonly_uri`)."""
         try:
-            with contextlib.closing(sqlite3.connect(uri, uri=True, timeout=30)) as conn:
-                return dict(conn.execute("SELECT key, value FROM meta").fetchall())
+            with contextlib.closing(
+                sqlite3.connect(_readonly_uri(db), uri=True, timeout=30)
+            ) as conn:
+                tables = {
+                    r[0]
+                    for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+                }
+                meta = dict(conn.execute("SELECT key, value FROM meta").fetchall())
+                lines = [x for r in conn.execute("PRAGMA quick_check(1)") for x in r[0].split("\n")]
+                verdict = next((x for x in lines if not x.startswith("***")), "ok")
         except sqlite3.DatabaseError as e:
             raise StoreError(
                 f"'{db}' is not a readable lossevo run database ({e}); use another --run-dir"
             ) from None
+        return meta, tables, verdict
 
     def close(self) -> None:
-        """Close the connection (idempotent)."""
+        """Close the connection and release the lock (idempotent)."""
         if self._conn is not None:
             self._conn.close()
             self._conn = None
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None
 
     def __enter__(self) -> RunStore:
         return self
@@ -224,30 +393,47 @@ class RunStore:
     def _write(self, sql: str, params: tuple = ()) -> sqlite3.Cursor:
         """Run one statement as its own committed transaction."""
         conn = self._conn
-        conn.execute("BEGIN IMMEDIATE")
         try:
-            cursor = conn.execute(sql, params)
-        except BaseException:
-            conn.execute("ROLLBACK")
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                cursor = conn.execute(sql, params)
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+        except sqlite3.IntegrityError:
             raise
-        conn.execute("COMMIT")
+        except sqlite3.Error as e:
+            raise _db_error(self.run_dir / DB_NAME, e) from None
         return cursor
 
     def _query(self, sql: str, params: tuple = ()) -> list[dict]:
-        return [_decode(r) for r in self._conn.execute(sql, params).fetchall()]
+        try:
+            rows = self._conn.execute(sql, params).fetchall()
+            return [_decode(r) for r in rows]
+        except (sqlite3.Error, ValueError) as e:  # ValueError: a damaged JSON column
+            raise _db_error(self.run_dir / DB_NAME, e) from None
 
     @property
     def config(self) -> dict:
         """The stored config.json: the caller's config plus library_versions and created."""
         return self._config
 
-    def check_config(self, new_config: dict, keys: list[str]) -> None:
-        """Refuse a resume whose options contradict the stored run; None means 'not given'."""
+    def check_config(self, new_config: dict, keys: list[str], section: str | None = None) -> None:
+        """Refuse a resume whose options contradict the stored run; None means 'not given'.
+        ``section`` compares with ``config[section]`` (a search run keeps its settings under
+        "search"), so a setting repeated with its stored value is accepted."""
+        base = self._config if section is None else self._config.get(section)
+        if not isinstance(base, dict):
+            raise StoreError(
+                f"'{self.run_dir / CONFIG_NAME}' has no {section!r} settings; "
+                f"restore it or start a new run"
+            )
         for key in keys:
             value = new_config.get(key)
             if value is None:
                 continue
-            stored = self._config.get(key)
+            stored = base.get(key)
             if json.loads(json.dumps(value)) != stored:
                 flag = "--" + key.replace("_", "-")
                 shown, was = (v if isinstance(v, str) else json.dumps(v) for v in (value, stored))

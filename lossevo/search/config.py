@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 
 from lossevo.fitness import TASKS
 from lossevo.util.errors import LossevoError
@@ -15,8 +15,12 @@ SELECTIONS = ("tournament", "nsga2")
 SEARCH_TASKS = ("gan", "probe")
 
 
-class ConfigError(LossevoError):
-    """A search setting out of range; the message names the flag (the API's keyword)."""
+class SearchConfigError(LossevoError):
+    """A search setting out of range or of the wrong type; the message names the flag."""
+
+
+_TYPES = {"int": (int,), "float": (int, float), "str": (str,)}
+_WORDS = {"int": "an integer", "float": "a number", "str": "a string"}
 
 
 @dataclass
@@ -53,10 +57,22 @@ class SearchConfig:
     def from_dict(cls, data: dict) -> SearchConfig:
         known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
         if "baselines" in known:
+            if not isinstance(known["baselines"], list | tuple):
+                raise SearchConfigError(
+                    f"baselines must be a list of loss names, not {known['baselines']!r}"
+                )
             known["baselines"] = tuple(known["baselines"])
         return cls(**known)
 
     def validate(self) -> None:
+        """Raise SearchConfigError (one line) for a setting of the wrong type or out of range."""
+        for f in fields(self):
+            value, kinds = getattr(self, f.name), _TYPES.get(str(f.type))
+            if kinds and (isinstance(value, bool) or not isinstance(value, kinds)):
+                flag = "--" + f.name.replace("_", "-")
+                raise SearchConfigError(f"{flag} must be {_WORDS[str(f.type)]}, not {value!r}")
+        if not isinstance(self.task_config, dict):
+            raise SearchConfigError(f"task_config must be a mapping, not {self.task_config!r}")
         checks = [
             (self.population >= 2, "--population must be at least 2"),
             (self.generations >= 1, "--generations must be at least 1"),
@@ -75,4 +91,4 @@ class SearchConfig:
         ]
         for ok, message in checks:
             if not ok:
-                raise ConfigError(message)
+                raise SearchConfigError(message)

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import asdict
 from pathlib import Path
 
+from lossevo.fitness import validate_task
 from lossevo.runs.executors import make_executor
-from lossevo.runs.store import RunStore
-from lossevo.search.config import SearchConfig
+from lossevo.runs.rundir import check_new_run_dir
+from lossevo.runs.store import CONFIG_NAME, DB_NAME, RunStore, StoreError
+from lossevo.search.config import SearchConfig, SearchConfigError
 from lossevo.search.leaderboard import leaderboard_text, write_views
 from lossevo.search.loop import Search
 from lossevo.search.space import SearchSpace, load_space
@@ -26,7 +29,9 @@ def start_search(
 ) -> Path:
     """Create a run directory and run the search in it."""
     config.validate()
+    validate_task(config.task, config.task_config)
     space = load_space(config.space)
+    check_new_run_dir(Path(run_dir), DB_NAME)  # before any work; created again under lock
     with _executor(config, workers, ray_address, gpus_per_eval, eval_timeout) as executor:
         with create_run(run_dir, config, space) as store:
             run_on(store, config, executor, echo, progress)
@@ -54,16 +59,21 @@ def resume_search(
     echo=print,
     progress: bool = True,
 ) -> Path:
-    """Continue a run from its database; ``overrides`` may only extend ``generations``."""
-    with RunStore.open(run_dir, kind="search") as probe:
-        stored = SearchConfig.from_dict(probe.config["search"])
+    """Continue a run from its database; ``overrides`` may only extend ``generations``.
+
+    Everything is checked read-only first (the stored config, the overrides, the space, the
+    executor), so a refused resume changes nothing; then the run is opened under its lock.
+    """
+    with RunStore.open(run_dir, kind="search", readonly=True) as probe:
+        stored = _stored_config(probe)
         overrides = {k: v for k, v in (overrides or {}).items() if v is not None}
-        probe.check_config(overrides, [k for k in overrides if k not in SearchConfig.RESUMABLE])
+        fixed = [k for k in overrides if k not in SearchConfig.RESUMABLE]
+        probe.check_config(overrides, fixed, section="search")
         digest = probe.config.get("space_digest")
     config = SearchConfig.from_dict({**asdict(stored), **overrides})
     config.validate()
     if load_space(config.space).digest() != digest:
-        raise ValueError(
+        raise SearchConfigError(
             f"the search space {config.space!r} changed since this run started; "
             f"restore it or start a new run"
         )
@@ -71,6 +81,22 @@ def resume_search(
         with RunStore.open(run_dir, kind="search") as store:
             run_on(store, config, executor, echo, progress)
     return Path(run_dir)
+
+
+def _stored_config(store: RunStore) -> SearchConfig:
+    """The run's SearchConfig from config.json, refused in one line if malformed."""
+    section = store.config.get("search")
+    where = store.run_dir / CONFIG_NAME
+    if not isinstance(section, dict):
+        raise StoreError(f"'{where}' has no 'search' settings; restore it or start a new run")
+    try:
+        config = SearchConfig.from_dict(section)
+        config.validate()
+    except (TypeError, ValueError) as e:
+        raise StoreError(
+            f"'{where}' holds invalid settings ({e}); restore it or start a new run"
+        ) from None
+    return config
 
 
 def _executor(config, workers, ray_address, gpus_per_eval, eval_timeout):
@@ -92,7 +118,12 @@ def run_on(
     search = Search(store, config, executor, echo=echo, progress=progress)
     try:
         search.run()
-    finally:
-        write_views(store)
+    except BaseException:
+        # Views are a convenience: a failure writing them must not hide why the search stopped
+        # (a read-only or full disk would otherwise report the view, not the database).
+        with contextlib.suppress(Exception):
+            write_views(store)
+        raise
+    write_views(store)
     echo("")
     echo(leaderboard_text(store))

@@ -121,7 +121,7 @@ def load_stages(path: str | os.PathLike) -> Plan:
     plan = Plan(
         name=str(data.get("name", Path(path).stem)),
         stages=tuple(_check_stage(s, f"{path}: stage {i + 1}") for i, s in enumerate(stages)),
-        baselines=tuple(data.get("baselines", ("bce", "ganetic"))),
+        baselines=_baselines(data.get("baselines", ["bce", "ganetic"]), path),
         description=str(data.get("description", "")).strip(),
     )
     names = [s.name for s in plan.stages]
@@ -133,6 +133,16 @@ def load_stages(path: str | os.PathLike) -> Plan:
         except ValueError as err:
             raise ProtocolError(f"{path}: baselines: {err}") from None
     return plan
+
+
+def _baselines(value: object, path) -> tuple[str, ...]:
+    """A list of built-in loss names (``[bce, ganetic]``), refused in one line otherwise."""
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ProtocolError(
+            f"{path}: baselines must be a list of built-in loss names, e.g. "
+            f"'baselines: [bce, ganetic]', not {value!r}"
+        )
+    return tuple(value)
 
 
 def check_stage_files(stage: Stage) -> None:
@@ -159,7 +169,7 @@ def run_losses(run: str | os.PathLike, top: int) -> list[tuple[str, LossSpec]]:
     generator convention (as ``lossevo export`` writes them)."""
     if top < 1:
         raise ProtocolError(f"--top must be at least 1, got {top}")
-    with RunStore.open(run, kind="search") as store:
+    with RunStore.open(run, kind="search", readonly=True) as store:
         chosen = best_losses(store, top)
     if not chosen:
         raise ProtocolError(f"'{run}' has no evaluated candidates yet; resume the search first")

@@ -15,6 +15,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
+from lossevo.util.errors import LossevoError
+
 
 @contextlib.contextmanager
 def atomic_open(
@@ -48,6 +50,18 @@ def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
+
+
+def check_writable_dir(path: str | os.PathLike, flag: str = "--out") -> Path:
+    """Refuse, before any work and without creating anything, a ``path`` that is a file or
+    whose nearest existing folder cannot be written."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise LossevoError(f"{flag} {path} is a file, not a folder; choose a folder")
+    existing = next(p for p in (path, *path.parents) if p.exists())
+    if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
+        raise LossevoError(f"{flag} {path}: cannot write in {existing}; choose a writable folder")
+    return path
 
 
 def write_bytes(path: str | os.PathLike, data: bytes) -> Path:
