@@ -394,9 +394,9 @@ def test_an_unexpected_exception_is_one_line_and_exit_1(tmp_path):
     """The internal-error path needs a bug to show; none is known, so one is planted: a
     command whose function raises. --debug shows its traceback instead."""
     code = (
-        "import sys, lossevo.cli as cli\n"
+        "import sys, lossevo.cli as cli, lossevo.cli.show as show\n"
         "def boom(args): raise RuntimeError('planted bug\\nsecond line')\n"
-        "cli.cmd_show = boom\n"
+        "show.cmd_show = boom\n"
         "sys.exit(cli.main(sys.argv[1:]))\n"
     )
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
