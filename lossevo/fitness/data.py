@@ -367,14 +367,9 @@ def _medmnist(path: Path, split: str):
 _GRAY = {"1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "I;16N", "F"}
 
 
-def _folder(path: Path, split: str, image_size: int | None):
-    """Images under path (recursively); class subfolders give labels, sorted by name.
-
-    Channels: 1 if every image is grayscale (L, 1, LA, 16-bit), else 3 (RGB; alpha dropped,
-    palettes expanded). A path/<split>/ subfolder, if present, is used for that split.
-    Different sizes need image_size, which resizes each image to a square.
-    """
-    name = path.name
+def _image_files(path: Path, split: str) -> tuple[Path, list[Path]]:
+    """The folder a split's images are in (path/<split>/ if present) and its image files,
+    sorted, hidden files and folders left out."""
     if split == "all" and any((path / s).is_dir() for s in ("train", "val", "test")):
         raise DatasetError(
             f"{path} has split subfolders (train/val/test): load split train, "
@@ -398,6 +393,45 @@ def _folder(path: Path, split: str, image_size: int | None):
         raise DatasetError(
             f"no images (png/jpg/jpeg/bmp/tif) found in {path}: add some or check the path"
         )
+    return path, files
+
+
+def _read_image(f: Path, rgb: bool | None) -> np.ndarray | str:
+    """One image as a (C, H, W) uint8 array (RGB if ``rgb`` else gray), or, with ``rgb=None``,
+    only its PIL mode; the pixel count is checked before decoding (decompression bombs)."""
+    from PIL import Image
+
+    try:
+        with Image.open(f) as im:
+            if im.size[0] * im.size[1] > MAX_IMAGE_PIXELS:
+                raise DatasetError(
+                    f"image {f} is {im.size[0]}x{im.size[1]} pixels, over the limit of "
+                    f"{MAX_IMAGE_PIXELS:,} (a decompression bomb?): shrink or remove it"
+                )
+            if rgb is None:
+                return im.mode
+            if im.mode.startswith("I"):  # 16-bit gray: PIL's convert("L") would clip
+                a = np.rint(np.asarray(im, dtype=np.float64) / 257).clip(0, 255)
+                a = a.astype(np.uint8)
+                a = np.stack([a] * 3, -1) if rgb else a[..., None]
+            else:
+                a = np.array(im.convert("RGB" if rgb else "L")).reshape(*im.size[::-1], -1)
+    except (OSError, Image.DecompressionBombError, ValueError) as e:
+        if isinstance(e, DatasetError):
+            raise
+        raise DatasetError(f"cannot read image {f} ({e}): fix or remove it") from e
+    return a.transpose(2, 0, 1)
+
+
+def _folder(path: Path, split: str, image_size: int | None):
+    """Images under path (recursively); class subfolders give labels, sorted by name.
+
+    Channels: 1 if every image is grayscale (L, 1, LA, 16-bit), else 3 (RGB; alpha dropped,
+    palettes expanded). A path/<split>/ subfolder, if present, is used for that split.
+    Different sizes need image_size, which resizes each image to a square.
+    """
+    name = path.name
+    path, files = _image_files(path, split)
     tops = [p.relative_to(path).parts for p in files]
     classes = sorted({t[0] for t in tops if len(t) > 1})
     if classes and any(len(t) == 1 for t in tops):
@@ -405,32 +439,8 @@ def _folder(path: Path, split: str, image_size: int | None):
             f"{path} mixes loose images and class subfolders: move the loose "
             "images into a subfolder"
         )
-    from PIL import Image
-
-    def read(f: Path, rgb: bool | None) -> np.ndarray | str:
-        try:
-            with Image.open(f) as im:
-                if im.size[0] * im.size[1] > MAX_IMAGE_PIXELS:  # checked before decoding
-                    raise DatasetError(
-                        f"image {f} is {im.size[0]}x{im.size[1]} pixels, over the limit of "
-                        f"{MAX_IMAGE_PIXELS:,} (a decompression bomb?): shrink or remove it"
-                    )
-                if rgb is None:
-                    return im.mode
-                if im.mode.startswith("I"):  # 16-bit gray: PIL's convert("L") would clip
-                    a = np.rint(np.asarray(im, dtype=np.float64) / 257).clip(0, 255)
-                    a = a.astype(np.uint8)
-                    a = np.stack([a] * 3, -1) if rgb else a[..., None]
-                else:
-                    a = np.array(im.convert("RGB" if rgb else "L")).reshape(*im.size[::-1], -1)
-        except (OSError, Image.DecompressionBombError, ValueError) as e:
-            if isinstance(e, DatasetError):
-                raise
-            raise DatasetError(f"cannot read image {f} ({e}): fix or remove it") from e
-        return a.transpose(2, 0, 1)
-
-    rgb = any(read(f, None) not in _GRAY for f in files)
-    arrays = [read(f, rgb) for f in files]
+    rgb = any(_read_image(f, None) not in _GRAY for f in files)
+    arrays = [_read_image(f, rgb) for f in files]
     sizes = {a.shape[1:] for a in arrays}
     if len(sizes) > 1 and image_size is None:
         raise DatasetError(
