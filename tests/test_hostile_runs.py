@@ -29,6 +29,7 @@ from cli_harness import assert_one_line_error, run_cli, snapshot
 from lossevo.runs.store import RunStore
 from lossevo.search.config import SearchConfig
 from lossevo.search.run import start_search
+from lossevo.util.files import current_umask
 
 #: Generous enough for a loaded CI machine; a refusal that hangs or works first fails it.
 WALL_CEILING_S = 30.0
@@ -326,13 +327,7 @@ def test_an_empty_folder_may_become_a_run(tmp_path):
     )
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temp folder left
     mode = (tmp_path / "empty" / "run.db").stat().st_mode & 0o777
-    assert mode == 0o644 & ~_umask(), oct(mode)  # not 0600
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
+    assert mode == 0o644 & ~current_umask(), oct(mode)  # not 0600
 
 
 def test_a_live_run_is_locked_and_the_message_names_its_pid(probe_run, tmp_path):

@@ -18,21 +18,15 @@ import sqlite3
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 from lossevo.util.errors import LossevoError
+from lossevo.util.files import current_umask
 
 LOCK_NAME = "run.lock"
 
 
 class StoreError(LossevoError):
     """A user-facing problem with a run directory; the message is one line saying what to do."""
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 
 def _fsync_dir(path: Path) -> None:
@@ -78,7 +72,7 @@ def create_exclusive(run_dir: Path, marker: str, build: Callable[[Path], None]) 
         ) from None
     lock = None
     try:
-        os.chmod(tmp, 0o777 & ~_umask())
+        os.chmod(tmp, 0o777 & ~current_umask())
         lock = RunLock(tmp).acquire()
         build(tmp)
         _fsync_dir(tmp)
@@ -146,17 +140,3 @@ class RunLock:
             with contextlib.suppress(OSError):
                 os.close(self._fd)
             self._fd = None
-
-
-def changed_keys(old: Any, new: Any, prefix: str = "") -> list[str]:
-    """Dotted paths where two JSON values differ: ``["search.population"]``."""
-    if isinstance(old, dict) and isinstance(new, dict):
-        out = []
-        for key in sorted(set(old) | set(new), key=str):
-            path = f"{prefix}.{key}" if prefix else str(key)
-            if key not in old or key not in new:
-                out.append(path)
-            else:
-                out.extend(changed_keys(old[key], new[key], path))
-        return out
-    return [] if old == new else [prefix or "(the whole file)"]

@@ -20,26 +20,19 @@ from pathlib import Path
 from typing import Any
 
 from lossevo.fitness.seeds import summarize
-from lossevo.runs.rundir import RunLock, StoreError, changed_keys, create_exclusive
+from lossevo.runs.pinned_config import CONFIG_NAME, describe_edits, digest_rows, read_config
+from lossevo.runs.rundir import RunLock, StoreError, create_exclusive
 from lossevo.runs.schema import ROLES, SCHEMA, SCHEMA_VERSION, upgrade
-from lossevo.util.files import atomic_open
-from lossevo.util.hashing import json_digest
+from lossevo.util.files import atomic_open, current_umask
 
 __all__ = ["RunStore", "StoreError", "write_table", "rng_state_to_json", "rng_state_from_json"]
 
 DB_NAME = "run.db"
-CONFIG_NAME = "config.json"
 EVAL_STATUSES = ("ok", "diverged", "failed")
 _LIBRARIES = ("lossevo", "torch", "deap", "sympy", "numpy", "ray")
 
 _JSON_COLUMNS = ("metrics", "curves", "population", "stats")
 _TABLES = {"meta", "candidates", "evaluations", "generations", "events"}
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 
 def _readonly_uri(db: Path) -> str:
@@ -61,54 +54,6 @@ def _db_error(db: Path, err: Exception) -> StoreError:
             f"'{db}' is read-only ({reason}); make the run writable, or copy it and resume the copy"
         )
     return StoreError(f"'{db}' is damaged ({reason}); restore it from a backup or start a new run")
-
-
-def _read_config(run_dir: Path) -> dict:
-    """The run's config.json, which must be a JSON object."""
-    path = run_dir / CONFIG_NAME
-    try:
-        config = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as e:
-        raise StoreError(f"'{path}' is unreadable ({e}); restore it or start a new run") from None
-    if not isinstance(config, dict):
-        raise StoreError(
-            f"'{path}' is not a JSON object (it holds a {type(config).__name__}); "
-            f"restore it or start a new run"
-        )
-    return config
-
-
-def _digest_rows(config: dict) -> list[tuple[str, str]]:
-    """The meta rows that pin a config: its canonical JSON and that text's SHA-256."""
-    return [
-        ("config", json.dumps(config, sort_keys=True)),
-        ("config_digest", json_digest(config, length=64)),
-    ]
-
-
-_ABSENT = object()
-
-
-def _at(config: Any, dotted: str) -> Any:
-    """The value at a dotted path, or ``_ABSENT``."""
-    for part in dotted.split("."):
-        if not isinstance(config, dict) or part not in config:
-            return _ABSENT
-        config = config[part]
-    return config
-
-
-def _change(old: dict, new: dict, dotted: str) -> str:
-    """``search.population 6 -> 12``, ``space removed``, ``extra added``."""
-    before, after = _at(old, dotted), _at(new, dotted)
-    if after is _ABSENT:
-        return f"{dotted} removed"
-    if before is _ABSENT:
-        return f"{dotted} added"
-    shown = [json.dumps(v) for v in (before, after)]
-    if max(map(len, shown)) > 30:
-        return f"{dotted} changed"
-    return f"{dotted} {shown[0]} -> {shown[1]}"
 
 
 def rng_state_to_json(state: tuple) -> str:
@@ -203,12 +148,12 @@ class RunStore:
                 rows = [
                     ("schema_version", str(SCHEMA_VERSION)),
                     ("kind", kind),
-                    *_digest_rows(_read_config(folder)),
+                    *digest_rows(read_config(folder)),
                 ]
                 conn.executemany("INSERT INTO meta VALUES (?, ?)", rows)
             finally:
                 conn.close()  # the last connection checkpoints and removes the -wal file
-            os.chmod(folder / DB_NAME, 0o644 & ~_umask())
+            os.chmod(folder / DB_NAME, 0o644 & ~current_umask())
 
         lock = create_exclusive(run_dir, DB_NAME, build)
         try:
@@ -306,7 +251,7 @@ class RunStore:
         """Check the run (again, now under the lock), its tables and its config's digest."""
         meta = cls._check(run_dir, kind)
         db = run_dir / DB_NAME
-        config = _read_config(run_dir)
+        config = read_config(run_dir)
         try:
             if lock is None:
                 conn = sqlite3.connect(
@@ -337,21 +282,17 @@ class RunStore:
         stored = self.meta.get("config")
         if stored is None:
             if upgrade:
-                for key, value in _digest_rows(self._config):
+                for key, value in digest_rows(self._config):
                     self._write("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
                     self.meta[key] = value
             return
-        if json_digest(self._config, length=64) == self.meta.get("config_digest"):
-            return
-        original = json.loads(stored)
-        keys = changed_keys(original, self._config)
-        shown = ", ".join(_change(original, self._config, k) for k in keys[:3])
-        shown += f" and {len(keys) - 3} more" if len(keys) > 3 else ""
-        raise StoreError(
-            f"'{self.run_dir / CONFIG_NAME}' was edited since the run started "
-            f"({shown}); undo the edit (the original is kept in run.db's meta "
-            f"table) or start a new run"
-        )
+        edits = describe_edits(self.meta, self._config)
+        if edits:
+            raise StoreError(
+                f"'{self.run_dir / CONFIG_NAME}' was edited since the run started "
+                f"({edits}); undo the edit (the original is kept in run.db's meta "
+                f"table) or start a new run"
+            )
 
     @staticmethod
     def _read_meta(db: Path) -> tuple[dict[str, str], set[str], str]:

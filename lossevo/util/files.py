@@ -38,7 +38,7 @@ def atomic_open(
             yield f
             f.flush()
             os.fsync(f.fileno())
-        os.chmod(tmp, 0o644 & ~_umask())
+        os.chmod(tmp, 0o644 & ~current_umask())
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):
@@ -46,7 +46,8 @@ def atomic_open(
         raise
 
 
-def _umask() -> int:
+def current_umask() -> int:
+    """The process's umask (read by setting and restoring it), for modes of created files."""
     mask = os.umask(0)
     os.umask(mask)
     return mask
