@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from lossevo.runs.pipeline import Destination, Work, pending, run_jobs
 
 from lossevo.loss.reference import reference_loss
 from lossevo.runs.executors import SerialExecutor
+from lossevo.runs.pipeline import Destination, Work, pending, run_jobs
 from lossevo.runs.store import RunStore
 
 
