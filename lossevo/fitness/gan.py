@@ -139,15 +139,29 @@ class GanTask:
             )
         return metrics
 
+    def _sample(self, generator, seed: int) -> torch.Tensor:
+        return sample(generator, self.config.n_samples, seed=10_000 + seed, device=self.device)
+
     def evaluate(self, job: dict, *, keep_samples: bool = False) -> dict:
-        """Train with ``job["loss"]`` for ``job["steps"]`` steps under ``job["seed"]``; score."""
+        """Train with ``job["loss"]`` for ``job["steps"]`` steps under ``job["seed"]``; score.
+
+        ``job["checkpoints"]`` (steps below ``steps``) scores the same training at those steps
+        too, under ``out["checkpoints"][step]``: one training serves several budgets.
+        """
         start = time.perf_counter()
         seed = int(job["seed"])
-        result, out = train_for_job(job, self.train_data.images, self.config, self.device)
+        scored: dict[str, dict] = {}
+
+        def on_checkpoint(step: int, generator) -> None:
+            scored[str(step)] = self.score_images(self._sample(generator, seed))
+
+        result, out = train_for_job(
+            job, self.train_data.images, self.config, self.device, on_checkpoint
+        )
+        if scored:
+            out["checkpoints"] = scored
         if result.status == "ok":
-            images = sample(
-                result.generator, self.config.n_samples, seed=10_000 + seed, device=self.device
-            )
+            images = self._sample(result.generator, seed)
             metrics = self.score_images(images)
             fitness = metrics[self.metric]
             if math.isfinite(fitness):

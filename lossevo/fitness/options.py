@@ -61,12 +61,26 @@ class TrainingOptions:
         )
 
 
+def checkpoint_steps(job: dict) -> list[int]:
+    """The job's checkpoint steps (``job["checkpoints"]``), sorted, each in [1, steps)."""
+    steps, raw = int(job["steps"]), job.get("checkpoints") or ()
+    points = sorted({int(s) for s in raw})
+    if points and not (1 <= points[0] and points[-1] < steps):
+        raise TaskConfigError(f"checkpoints must lie in [1, {steps}), got {points}")
+    return points
+
+
 def train_for_job(
-    job: dict, images: torch.Tensor, options: TrainingOptions, device: str
+    job: dict,
+    images: torch.Tensor,
+    options: TrainingOptions,
+    device: str,
+    on_checkpoint=None,
 ) -> tuple[TrainResult, dict]:
     """Train a GAN on ``images`` for one job; returns the TrainResult and the result skeleton.
 
     The skeleton is the plain-data result every GAN task fills in (status, curves, seconds...).
+    ``on_checkpoint(step, G)`` runs after each of the job's checkpoint steps.
     """
     spec = LossSpec.from_dict(job["loss"])
     steps, seed = int(job["steps"]), int(job["seed"])
@@ -78,6 +92,8 @@ def train_for_job(
         transform=spec.transform,
         generator_mode=spec.generator,
         config=options.train_config(steps=steps, seed=seed, device=device),
+        checkpoints=checkpoint_steps(job),
+        on_checkpoint=on_checkpoint,
     )
     out = {
         "status": result.status,

@@ -14,6 +14,10 @@ have been applied, so a diverged run's modules may hold non-finite weights.
 Curves: "g_loss" is the objective G minimises (so it is negative-ish in minimax mode); "d_real"
 and "d_fake" are the mean transformed D outputs on the D step's batches.
 
+Checkpoints: ``on_checkpoint(step, G)`` is called after the listed steps, so one training is
+scored at several budgets. It samples with its own generator and leaves G as it found it, so
+a run with checkpoints trains exactly as one without.
+
 Determinism: torch's global RNG is seeded (initialisation, dropout) and a private CPU
 torch.Generator draws batch indices and z, so a seed gives the same run on CPU, bit for bit
 (on CUDA, cuDNN may still be non-deterministic unless the caller asks for deterministic kernels).
@@ -22,7 +26,7 @@ torch.Generator draws batch indices and z, so a seed gives the same run on CPU, 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 import torch
@@ -121,6 +125,8 @@ def train_gan(
     generator_mode: str,
     config: TrainConfig,
     progress: Callable[[int], None] | None = None,
+    checkpoints: Iterable[int] = (),
+    on_checkpoint: Callable[[int, nn.Module], None] | None = None,
 ) -> TrainResult:
     """Train a DCGAN on ``images`` (float32 in [-1, 1], shape (N, C, H, W)) with ``loss_fn``."""
     if generator_mode not in GENERATOR_MODES:
@@ -143,6 +149,7 @@ def train_gan(
     data = images.to(device=device, dtype=torch.float32)  # batches drawn with replacement
     curves: dict[str, list[float]] = {k: [] for k in ("step", *CURVES)}
     status, diverged_at, reason, steps_done = "ok", None, None, 0
+    score_at = {int(s) for s in checkpoints} if on_checkpoint is not None else set()
     for step in range(1, cfg.steps + 1):
         real = data[torch.randint(data.shape[0], (cfg.batch_size,), generator=rng).to(device)]
         z = torch.randn(cfg.batch_size, cfg.latent_dim, generator=rng).to(device)
@@ -159,6 +166,8 @@ def train_gan(
         steps_done = step
         if step == 1 or step % cfg.curve_every == 0 or step == cfg.steps:
             _record(curves, step, d_loss, g_loss, p_real, p_fake)
+        if step in score_at:
+            on_checkpoint(step, G)
         if progress is not None:
             progress(step)
     G, D = (m.to(memory_format=torch.contiguous_format).eval() for m in (G, D))
