@@ -383,6 +383,11 @@ class RunStore:
                     f"resume without it or start a new run"
                 )
 
+    def set_meta(self, key: str, value: str) -> None:
+        """Set one run-level fact (a resume's extension, the search time spent) in ``meta``."""
+        self._write("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, str(value)))
+        self.meta[key] = str(value)
+
     def put_candidate(
         self,
         *,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, fields
 
 from lossevo.fitness import TASKS
+from lossevo.util.budget import parse_budget
 from lossevo.util.errors import LossevoError
 
 #: Fitness given to rejected, diverged and failed candidates (fitness is minimised).
@@ -13,14 +14,25 @@ PENALTY = 1e6
 SELECTIONS = ("tournament", "nsga2")
 #: The tasks the ``search`` command configures from its flags (any of TASKS through the API).
 SEARCH_TASKS = ("gan", "probe")
+#: The search's format: 3 races candidates on shared seeds and ends with a verdict on fresh
+#: seeds; runs of format 2 (successive halving) cannot be continued by this version.
+SEARCH_FORMAT = 3
+#: The store stages of a search: racing evaluations, and the verdict's on fresh seeds.
+SEARCH_STAGE, VERDICT_STAGE = "search", "verdict"
+#: Verdict seeds start here: no decision of the search ever uses a seed this high.
+VERDICT_SEED_BASE = 1000
+#: The training steps at which losses are judged (the CPU target of the fidelity ladder:
+#: offline MNIST 28x28, width 32, where BCE draws digit-like shapes; experiments/results/
+#: fidelity_ladder).
+TARGET_STEPS = 1500
 
 
 class SearchConfigError(LossevoError):
     """A search setting out of range or of the wrong type; the message names the flag."""
 
 
-_TYPES = {"int": (int,), "float": (int, float), "str": (str,)}
-_WORDS = {"int": "an integer", "float": "a number", "str": "a string"}
+_TYPES = {"int": (int,), "float": (int, float), "str": (str,), "bool": (bool,)}
+_WORDS = {"int": "an integer", "float": "a number", "str": "a string", "bool": "true or false"}
 
 
 @dataclass
@@ -37,18 +49,25 @@ class SearchConfig:
     mutation_prob: float = 0.6
     elites: int = 2
     hall_of_fame: int = 10
-    short_steps: int = 40  # successive halving: every new candidate
-    full_steps: int = 120  # ... the best fraction of each generation
-    promote_fraction: float = 0.25
-    full_seeds: int = 1
-    final_top: int = 2  # elites re-evaluated on more seeds at the end
-    final_seeds: int = 2
-    baselines: tuple[str, ...] = ("bce", "ganetic")
+    variation_attempts: int = 20  # children drawn per new function wanted, at most
+    steps: int = TARGET_STEPS  # training steps of every search evaluation (the fitness rung)
+    race_min_seeds: int = 2  # seeds every new function starts on
+    race_max_seeds: int = 4  # seeds a function that is never ruled out ends on
+    race_alpha: float = 0.2  # one-sided level of the elimination test
+    race_paired: bool = False  # compare on shared seeds (log ratios) instead of unpaired
+    controls: tuple[str, ...] = ("bce", "ganetic")  # trained on every racing seed; the first
+    # is the reference of the fitness ratio ("0.91 x BCE")
+    verdict_top: int = 2  # best functions judged at the end on fresh seeds
+    verdict_seeds: int = 6  # fresh seeds VERDICT_SEED_BASE, +1, ... for each of them
+    verdict_steps: int = TARGET_STEPS
+    budget: str | None = None  # "30m", "2h", "20000steps": no new generation once spent
     task: str = "gan"
     task_config: dict = field(default_factory=dict)
 
-    #: Keys that may change when a run is resumed (``generations`` extends a finished run).
-    RESUMABLE = ("generations",)
+    #: Keys that may change when a run is resumed: both extend it.
+    RESUMABLE = ("generations", "budget")
+    #: Keys a resume may repeat but never change: they decide which candidates get seeds.
+    RACING = ("race_min_seeds", "race_max_seeds", "race_alpha", "race_paired", "controls")
 
     def identity(self) -> dict:
         return {k: v for k, v in asdict(self).items() if k not in self.RESUMABLE}
@@ -56,19 +75,25 @@ class SearchConfig:
     @classmethod
     def from_dict(cls, data: dict) -> SearchConfig:
         known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
-        if "baselines" in known:
-            if not isinstance(known["baselines"], list | tuple):
+        if "controls" in known:
+            if not isinstance(known["controls"], list | tuple) or not known["controls"]:
                 raise SearchConfigError(
-                    f"baselines must be a list of loss names, not {known['baselines']!r}"
+                    f"controls must be a non-empty list of loss names, not {known['controls']!r}"
                 )
-            known["baselines"] = tuple(known["baselines"])
+            known["controls"] = tuple(known["controls"])
         return cls(**known)
+
+    @property
+    def reference(self) -> str:
+        """The control every fitness is a ratio to (BCE by default)."""
+        return self.controls[0]
 
     def validate(self) -> None:
         """Raise SearchConfigError (one line) for a setting of the wrong type or out of range."""
         for f in fields(self):
             value, kinds = getattr(self, f.name), _TYPES.get(str(f.type))
-            if kinds and (isinstance(value, bool) or not isinstance(value, kinds)):
+            wrong_bool = isinstance(value, bool) and bool not in kinds
+            if kinds and (wrong_bool or not isinstance(value, kinds)):
                 flag = "--" + f.name.replace("_", "-")
                 raise SearchConfigError(f"{flag} must be {_WORDS[str(f.type)]}, not {value!r}")
         if not isinstance(self.task_config, dict):
@@ -79,16 +104,20 @@ class SearchConfig:
             (0 <= self.elites < self.population, "--elites must be below --population"),
             (self.selection in SELECTIONS, f"--selection must be one of {', '.join(SELECTIONS)}"),
             (self.task in TASKS, f"--task must be one of {', '.join(TASKS)}"),
+            (self.steps >= 1, "--steps must be at least 1"),
+            (self.verdict_steps >= 1, "--verdict-steps must be at least 1"),
+            (self.variation_attempts >= 1, "--variation-attempts must be at least 1"),
             (
-                0 < self.short_steps <= self.full_steps,
-                "--short-steps must be positive and at most --full-steps",
+                1 <= self.race_min_seeds <= self.race_max_seeds <= VERDICT_SEED_BASE,
+                f"--race-min-seeds must be at least 1 and at most --race-max-seeds "
+                f"(at most {VERDICT_SEED_BASE})",
             ),
-            (0 < self.promote_fraction <= 1, "--promote-fraction must be in (0, 1]"),
-            (
-                self.full_seeds >= 1 and self.final_seeds >= self.full_seeds,
-                "--final-seeds must be at least --full-seeds, which must be at least 1",
-            ),
+            (0 < self.race_alpha < 1, "--race-alpha must be in (0, 1)"),
+            (self.verdict_top >= 0, "--verdict-top must be at least 0"),
+            (self.verdict_seeds >= 2, "--verdict-seeds must be at least 2 (a spread needs two)"),
         ]
         for ok, message in checks:
             if not ok:
                 raise SearchConfigError(message)
+        if self.budget is not None:
+            parse_budget(self.budget)

@@ -12,7 +12,8 @@ from dataclasses import replace
 
 from lossevo.loss.reference import LossSpec
 from lossevo.runs.store import RunStore, write_table
-from lossevo.search.config import SearchConfig
+from lossevo.search.config import SEARCH_STAGE, SearchConfig
+from lossevo.search.racing_stats import ratio_to_control
 from lossevo.search.space import SearchSpace, space_from_dict
 from lossevo.util.fmt import fmt_number
 
@@ -20,11 +21,10 @@ HOF_COLUMNS = [
     "rank",
     "text",
     "fitness",
-    "std",
+    "score",
     "seeds",
-    "budget",
+    "race",
     "complexity",
-    "diverged",
     "fingerprint",
     "formula",
     "key",
@@ -37,41 +37,124 @@ def search_config(store: RunStore) -> SearchConfig:
     return SearchConfig.from_dict(store.config.get("search", {}))
 
 
-def hall_of_fame(store: RunStore, config=None) -> list[dict]:
-    """Passed candidates with results at the full budget, best mean first, one per function.
+def search_score(store: RunStore, fp: str, seed: int, steps: int) -> float | None:
+    """One racing score: the fitness, ``inf`` for a failed or diverged training, None if absent."""
+    found = store.get_evaluation(fp, seed, steps, stage=SEARCH_STAGE)
+    if found is None:
+        return None
+    if found["status"] != "ok" or found["fitness"] is None:
+        return math.inf
+    return float(found["fitness"])
 
-    For each fingerprint the simplest formula represents it (ties broken by key).
-    """
-    config = config or search_config(store)
+
+def first_seen(store: RunStore) -> dict[str, int]:
+    """Fingerprint -> the generation it was first proposed in (controls: -1)."""
+    seen: dict[str, int] = {}
+    for cand in store.candidates():
+        if cand["role"] == "control" or cand["verdict"] == "passed":
+            fp, gen = cand["fingerprint"], cand["first_generation"]
+            seen[fp] = min(gen, seen.get(fp, gen))
+    return seen
+
+
+def _representatives(store: RunStore) -> dict[str, dict]:
+    """One candidate per fingerprint: the simplest formula (ties broken by key); controls win."""
     best: dict[str, dict] = {}
-    for cand in store.candidates("passed"):
-        fp = cand["fingerprint"]
-        if fp in best and (best[fp]["complexity"], best[fp]["key"]) <= (
-            cand["complexity"],
-            cand["key"],
-        ):
+    for cand in store.candidates():
+        if cand["role"] != "control" and cand["verdict"] != "passed":
             continue
-        best[fp] = cand
+        fp, old = cand["fingerprint"], best.get(cand["fingerprint"])
+        rank = (cand["role"] != "control", cand["complexity"], cand["key"])
+        if old is None or rank < (old["role"] != "control", old["complexity"], old["key"]):
+            best[fp] = cand
+    return best
+
+
+def standing(
+    store: RunStore, config: SearchConfig, *, before: int | None = None, every: bool = False
+) -> list[dict]:
+    """The functions trained in the race, best first: fitness is the geometric-mean ratio to
+    the reference control on shared seeds, ``race`` is control/survived/eliminated/failed.
+
+    By default only the controls and the survivors (every racing seed trained), which are
+    what an incumbent is drawn from; ``before`` keeps functions first seen before that
+    generation; ``every`` adds the eliminated and failed ones.
+    """
+    seen = first_seen(store)
+    reps = _representatives(store)
+    steps, n_max = config.steps, config.race_max_seeds
+    ref_key = f"control:{config.reference}"
+    ref = reps.get(next((fp for fp, c in reps.items() if c["key"] == ref_key), ""), None)
+    reference = _scores(store, ref["fingerprint"], steps, n_max) if ref else {}
     rows = []
-    for fp, cand in best.items():
-        summary = store.fitness_summary(fp)
-        if summary.get("budget") != config.full_steps or not summary.get("n"):
+    for fp, cand in reps.items():
+        if before is not None and seen.get(fp, before) >= before:
             continue
+        values = _scores(store, fp, steps, n_max)
+        if not values:
+            continue
+        failed = any(math.isinf(v) for v in values.values())
+        if cand["role"] == "control":
+            race = "control"
+        elif failed:
+            race = "failed"
+        else:
+            race = "survived" if len(values) == n_max else "eliminated"
+        if not every and race not in ("control", "survived"):
+            continue
+        shared = {s: v for s, v in values.items() if s in reference}
+        fitness = None
+        if not failed and shared and reference and not any(map(math.isinf, reference.values())):
+            fitness = ratio_to_control(shared, reference)
         rows.append(
             {
                 "text": cand["text"],
-                "fitness": summary["mean"],
-                "std": summary["std"],
-                "seeds": summary["n"],
-                "budget": summary["budget"],
+                "fitness": fitness,
+                "score": None if failed else _geomean(values.values()),
+                "seeds": len(values),
+                "race": race,
                 "complexity": cand["complexity"],
-                "diverged": summary["diverged"],
                 "fingerprint": fp,
                 "formula": cand["formula"],
                 "key": cand["key"],
+                "role": cand["role"],
             }
         )
-    rows.sort(key=lambda r: (r["fitness"], r["complexity"], r["key"]))
+    worst = float("inf")
+    rows.sort(
+        key=lambda r: (
+            r["race"] in ("eliminated", "failed"),
+            worst if r["fitness"] is None else r["fitness"],
+            r["complexity"],
+            r["key"],
+        )
+    )
+    return rows
+
+
+def _scores(store: RunStore, fp: str, steps: int, n_max: int) -> dict[int, float]:
+    """The racing scores a function has, seed -> score, over seeds 0..n_max-1."""
+    out = {}
+    for seed in range(n_max):
+        value = search_score(store, fp, seed, steps)
+        if value is not None:
+            out[seed] = value
+    return out
+
+
+def _geomean(values) -> float:
+    values = list(values)
+    return math.exp(sum(math.log(v) for v in values) / len(values)) if values else math.nan
+
+
+def hall_of_fame(store: RunStore, config=None) -> list[dict]:
+    """The candidates (not the controls), survivors first, then by fitness: the run's answer."""
+    config = config or search_config(store)
+    rows = [
+        r
+        for r in standing(store, config, every=True)
+        if r["role"] != "control" and r["race"] != "failed"
+    ]
     for rank, row in enumerate(rows, 1):
         row["rank"] = rank
     return rows[: config.hall_of_fame] if config.hall_of_fame else rows
@@ -106,21 +189,10 @@ def best_losses(
     ]
 
 
-def baselines(store: RunStore) -> list[dict]:
-    rows = []
-    for cand in store.candidates(role="baseline"):
-        summary = store.fitness_summary(cand["fingerprint"])
-        rows.append(
-            {
-                "text": cand["key"].split(":", 1)[1],
-                "fitness": summary.get("mean"),
-                "std": summary.get("std"),
-                "seeds": summary.get("n"),
-                "complexity": cand["complexity"],
-                "diverged": summary.get("diverged"),
-            }
-        )
-    return rows
+def controls(store: RunStore, config: SearchConfig | None = None) -> list[dict]:
+    """The controls' rows in the race (the reference's fitness is 1 by construction)."""
+    config = config or search_config(store)
+    return [r for r in standing(store, config, every=True) if r["role"] == "control"]
 
 
 def pareto_front(rows: list[dict]) -> list[dict]:
@@ -151,28 +223,38 @@ def write_views(store: RunStore) -> None:
 
 
 def leaderboard_text(store: RunStore, top: int = 10) -> str:
-    """Rank, formula, fitness +- std over seeds, complexity; baselines at the same budget."""
+    """Rank, formula, fitness as a ratio to the reference, seeds raced; the controls below."""
     config = search_config(store)
     rows = hall_of_fame(store, config)[:top]
-    width = min(max([len(r["text"]) for r in rows] + [20]), 70)
+    ref = config.reference.upper() if config.reference == "bce" else config.reference
+    width = min(max([len(r["text"]) for r in rows] + [24]), 64)
     lines = [
-        f"{'rank':>4}  {'formula':<{width}}  {'fitness':>10} {'± std':>9} {'seeds':>5} {'cplx':>4}"
+        f"{'rank':>4}  {'formula':<{width}}  {'fitness':>12} {'score':>9} {'seeds':>5} "
+        f"{'race':<10} {'cplx':>4}"
     ]
-    for r in rows:
+
+    def line(rank: str, r: dict) -> str:
         text = r["text"] if len(r["text"]) <= width else r["text"][: width - 1] + "…"
-        lines.append(
-            f"{r['rank']:>4}  {text:<{width}}  {fmt_number(r['fitness']):>10} "
-            f"{fmt_number(r['std']):>9} {r['seeds']:>5} {r['complexity']:>4}"
+        return (
+            f"{rank:>4}  {text:<{width}}  {fmt_ratio(r['fitness'], ref):>12} "
+            f"{fmt_number(r['score']):>9} {r['seeds']:>5} {r['race']:<10} {r['complexity']:>4}"
         )
-    base = baselines(store)
+
+    lines += [line(str(r["rank"]), r) for r in rows]
+    base = controls(store, config)
     if base:
-        lines.append(f"{'':>4}  {'baselines, same budget and seeds:':<{width}}")
-        for r in base:
-            lines.append(
-                f"{'':>4}  {r['text']:<{width}}  {fmt_number(r['fitness']):>10} "
-                f"{fmt_number(r['std']):>9} {fmt_number(r['seeds'], 'd'):>5} {r['complexity']:>4}"
-            )
+        lines.append(f"{'':>4}  controls, same seeds:")
+        lines += [line("", r) for r in base]
     lines.append(
-        f"(fitness: {config.task} task, lower is better; {config.full_steps} steps per evaluation)"
+        f"(fitness: geometric-mean ratio of the {config.task} task's score to {config.reference}"
+        f" on shared seeds 0-{config.race_max_seeds - 1}, lower is better; score: geometric"
+        f" mean; {config.steps} steps per evaluation)"
     )
     return "\n".join(lines)
+
+
+def fmt_ratio(value: float | None, reference: str = "BCE") -> str:
+    """A fitness ratio as the leaderboard shows it: ``0.91 × BCE``."""
+    if value is None or not math.isfinite(value):
+        return "—"
+    return f"{value:.2f} × {reference}"
