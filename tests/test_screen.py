@@ -49,3 +49,20 @@ def test_inverted_labels_are_still_a_game():
     verdict = screen(spec("y_real*y_pred + (1 - y_real)*(1 - y_pred)"))
     assert verdict.passed, verdict.detail
     assert verdict.measurements["separation"] < 0
+
+
+def test_constant_fake_branch_is_rejected_before_the_game():
+    # both passed the game before: reals are pushed up, fakes stay where they start
+    for formula in (
+        "-0.1097*y_pred*y_real",
+        "-y_real*log(abs(y_pred)) - (1 - y_real)*log(abs(y_real - 1))",
+    ):
+        verdict = screen(spec(formula, transform="sigmoid", generator="non_saturating"))
+        assert verdict.reason == "fake_branch_constant", (formula, verdict.reason)
+        assert not verdict.measurements  # rejected before the (costlier) game probe
+
+
+def test_a_small_but_real_fake_branch_is_not_constant():
+    # L(0, p) = 0.01*p varies by 0.01 over the grid: well above the tolerance
+    verdict = screen(spec("-y_real*log(y_pred) + 0.01*(1 - y_real)*y_pred"))
+    assert verdict.reason != "fake_branch_constant"

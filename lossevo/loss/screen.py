@@ -3,9 +3,14 @@
 Stages, in order, each with a reason code (``REASONS``):
 1. both leaves used;
 2. finite values and gradients on a probe grid of scores (p from 1e-7 to 1 - 1e-7);
-3. the discriminator can learn: free scores for real and fake samples, trained with Adam under
+3. the fake branch L(0, p) is not constant in p on that grid: otherwise the discriminator is
+   never pushed to score fakes low (it only learns to score reals high). "Constant" means both
+   the spread of L(0, p) over the grid is at most ``CONSTANT_RTOL`` times the loss's scale
+   (the largest |L| on both branches, at least 1) and the largest |dL(0, p)/d score| is at most
+   ``CONSTANT_RTOL`` times the real branch's largest gradient (at least 1);
+4. the discriminator can learn: free scores for real and fake samples, trained with Adam under
    the loss, end up separated (either way round: a loss with inverted labels is still a game);
-4. the generator gets a useful gradient at the fake scores the discriminator learned, pointing
+5. the generator gets a useful gradient at the fake scores the discriminator learned, pointing
    to the real side. Optima away from the label are fine: GANetic's real optimum is p = 0.7302.
 
 The fingerprint identifies losses that train identically: values and gradients on the grid, up
@@ -29,6 +34,8 @@ REASONS = {
     "missing_leaf": "does not depend on both y_real and y_pred",
     "compile_error": "the generated torch function raised an error",
     "non_finite": "a value or gradient is inf/NaN on the probe grid",
+    "fake_branch_constant": "the fake branch L(0, p) is constant in p on the probe grid, so the "
+    "discriminator is never pushed to score fakes low",
     "discriminator_cannot_learn": "free real and fake scores do not separate under the loss",
     "generator_no_gradient": "the generator's gradient at the fake scores vanishes or points "
     "away from the real side",
@@ -55,6 +62,9 @@ _P_GRID = [
     1 - 1e-5,
     1 - 1e-7,
 ]
+#: Relative tolerance under which the fake branch L(0, p) counts as constant (stage 3).
+CONSTANT_RTOL = 1e-5
+
 _RAW_GRID = [-20.0, -10.0, -5.0, -2.0, -1.0, -0.5, -0.1, 0.0, 0.1, 0.5, 1.0, 2.0, 5.0, 10.0, 20.0]
 
 
@@ -115,6 +125,21 @@ def fingerprint(spec: LossSpec) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:20]
 
 
+def _fake_branch_constant(fake: tuple, real: tuple) -> str | None:
+    """Why the fake branch counts as constant (stage 3), or None when it varies."""
+    (fake_values, fake_grads), (real_values, real_grads) = fake, real
+    spread = (fake_values.max() - fake_values.min()).item()
+    scale = max(1.0, fake_values.abs().max().item(), real_values.abs().max().item())
+    slope = fake_grads.abs().max().item()
+    grad_scale = max(1.0, real_grads.abs().max().item())
+    if spread <= CONSTANT_RTOL * scale and slope <= CONSTANT_RTOL * grad_scale:
+        return (
+            f"L(0, p) spreads {spread:.3g} over the grid (scale {scale:.3g}) and its largest "
+            f"gradient is {slope:.3g}"
+        )
+    return None
+
+
 def screen(spec: LossSpec, config: ScreenConfig | None = None) -> Verdict:
     """Run the stages in order; stop at the first failure."""
     config = config or ScreenConfig()
@@ -124,6 +149,7 @@ def screen(spec: LossSpec, config: ScreenConfig | None = None) -> Verdict:
     try:
         fn = spec.expr.torch_fn()
         scores = probe_scores(spec.transform).float()
+        branches = {}
         for label in (0.0, 1.0):
             values, grads = _values_and_grads(fn, spec.transform, scores, label)
             if not (torch.isfinite(values).all() and torch.isfinite(grads).all()):
@@ -133,6 +159,10 @@ def screen(spec: LossSpec, config: ScreenConfig | None = None) -> Verdict:
                     "non_finite",
                     f"y_real={label:g}, score={bad:.3g}: value or gradient not finite",
                 )
+            branches[label] = (values, grads)
+        constant = _fake_branch_constant(branches[0.0], branches[1.0])
+        if constant:
+            return Verdict(False, "fake_branch_constant", constant)
         measurements = game_probe(spec, config)
     except Exception as err:  # a candidate must never crash the search
         return Verdict(False, "compile_error", f"{type(err).__name__}: {err}")

@@ -6,14 +6,18 @@ workers see formula text only).
 
 from __future__ import annotations
 
+import math
 import random
+from collections.abc import Callable
 
 from deap import base, gp, tools
 
+from lossevo.loss.expr import LossExpr
 from lossevo.loss.formula import parse_formula, tree_to_text
 from lossevo.search.config import SearchConfig
 from lossevo.search.gp import deap_to_tree, make_pset, tree_to_deap
 from lossevo.search.space import SearchSpace
+from lossevo.util.errors import LossevoError
 
 
 class _Fitness(base.Fitness):
@@ -32,6 +36,20 @@ class Individual(gp.PrimitiveTree):
         self.fitness = _ParetoFitness() if pareto else _Fitness()
 
 
+#: Decides on one child: None accepts it, a string is the reason it is rejected.
+Accept = Callable[[Individual], str | None]
+#: Rejection reasons whose child is a known, valid loss (the same function as one already in the
+#: run or the generation): the best children to fill a generation with when too few are accepted.
+DUPLICATE_REASONS = ("duplicate_in_run", "duplicate_in_generation")
+#: Draws of a random tree until one uses every leaf of the space.
+RANDOM_TREE_ATTEMPTS = 200
+
+
+def accept_all(ind: Individual) -> None:
+    """The default acceptance: every child is accepted."""
+    return None
+
+
 class Variation:
     """Makes and varies populations of one space under one config, with the global ``random``."""
 
@@ -40,26 +58,164 @@ class Variation:
         self.pset = make_pset(space)
         self.pareto = config.selection == "nsga2"
 
+    # ------------------------------------------------------------------- initial population
     def initial_population(self) -> list[Individual]:
+        """The space's seeds, then random trees that use every leaf, distinct when possible.
+
+        Reseeds ``random`` with ``config.seed``, so the initial population is a function of
+        the space and the config.
+        """
         random.seed(self.config.seed)
         seeds = [
             Individual(tree_to_deap(t, self.pset), self.pareto) for t in self.space.seed_trees()
         ][: self.config.population]
+        seen = {key for key in map(self.canonical_key, seeds) if key is not None}
+        rest = []
+        for _ in range(self.config.population - len(seeds)):
+            ind = self.random_individual(avoid=seen)
+            seen.add(self.canonical_key(ind))
+            rest.append(ind)
+        return seeds + rest
+
+    def random_individual(self, avoid: set | frozenset = frozenset()) -> Individual:
+        """A ramped half-and-half tree that uses every leaf and whose key is not in ``avoid``.
+
+        Redraws up to ``RANDOM_TREE_ATTEMPTS`` times; then the last tree that used every leaf
+        (a duplicate), or failing that the last tree drawn.
+        """
         limits = self.space.tree
-        rest = [
-            Individual(
+        fallback = None
+        for _ in range(RANDOM_TREE_ATTEMPTS):
+            ind = Individual(
                 gp.genHalfAndHalf(self.pset, limits.init_min_height, limits.init_max_height),
                 self.pareto,
             )
-            for _ in range(self.config.population - len(seeds))
-        ]
-        return seeds + rest
+            key = self.canonical_key(ind)
+            if key is None:
+                fallback = fallback or ind
+                continue
+            if key not in avoid:
+                return ind
+            fallback = ind
+        return fallback
 
-    def next_population(self, population: list[Individual]) -> list[Individual]:
-        cfg = self.config
+    def canonical_key(self, ind: Individual) -> str | None:
+        """The canonical key of a tree that uses every leaf of the space, else None.
+
+        A cheap look at the tree's terminals first; then the canonical expression, so a tree
+        whose leaf cancels (``y_real - y_real``) counts as not using it.
+        """
+        names = {n.value for n in ind if isinstance(n, gp.Terminal) and isinstance(n.value, str)}
+        if not set(self.space.leaves) <= names:
+            return None
+        try:
+            expr = LossExpr.from_tree(deap_to_tree(ind))
+        except LossevoError:
+            return None
+        if not set(self.space.leaves) <= {str(s) for s in expr.sympy.free_symbols}:
+            return None
+        return expr.key
+
+    # --------------------------------------------------------------------------- generations
+    def elites(self, population: list[Individual]) -> list[Individual]:
+        """Copies of the ``config.elites`` best individuals (fitness, then formula text)."""
         order = sorted(population, key=lambda ind: (ind.fitness.values[0], str(ind)))
-        elites = [self._clone(ind) for ind in order[: cfg.elites]]
-        k = cfg.population - len(elites)
+        return [self._clone(ind) for ind in order[: self.config.elites]]
+
+    def next_population(
+        self,
+        population: list[Individual],
+        accept: Accept = accept_all,
+        max_attempts: int | None = None,
+    ) -> list[Individual]:
+        """The elites, then offspring up to the population size (see ``offspring``)."""
+        elites = self.elites(population)
+        k = self.config.population - len(elites)
+        children, _ = self.offspring(
+            population, k, accept, k if max_attempts is None else max_attempts
+        )
+        return elites + children
+
+    def offspring(
+        self,
+        population: list[Individual],
+        k: int,
+        accept: Accept,
+        max_attempts: int,
+    ) -> tuple[list[Individual], dict]:
+        """Up to ``k`` children that ``accept`` takes, and how they were found.
+
+        Rounds of selection, crossover and mutation (``k`` parents a round) are drawn; each child
+        goes to ``accept`` in order until ``k`` are accepted or ``max_attempts`` children were
+        tried. If still short: fresh random trees that use every leaf, also through ``accept``
+        (at most ``max_attempts`` of them); then the best rejected candidates (duplicates of
+        known losses before screening failures, then by the fitness they carry, distinct text
+        first), so exactly ``k`` come back whenever anything was tried. With ``accept_all``
+        and ``max_attempts == k`` this is one round: the classic generational step.
+
+        Stats: ``attempts`` (candidates given to ``accept``: children and random trees),
+        ``accepted``, ``rejected`` (reason -> count), ``random_fill`` (accepted random trees),
+        ``short`` (rejected candidates used to fill); ``attempts == accepted + sum(rejected)``
+        and ``len(children) == accepted + short``.
+        """
+        stats: dict = {"attempts": 0, "accepted": 0, "rejected": {}, "random_fill": 0, "short": 0}
+        children: list[Individual] = []
+        rejected: list[tuple[str, Individual]] = []
+
+        def consider(ind: Individual) -> bool:
+            stats["attempts"] += 1
+            reason = accept(ind)
+            if reason is None:
+                children.append(ind)
+                stats["accepted"] += 1
+            else:
+                stats["rejected"][reason] = stats["rejected"].get(reason, 0) + 1
+                rejected.append((reason, ind))
+            return len(children) >= k
+
+        if k <= 0:
+            return children, stats
+        done = False
+        while not done and stats["attempts"] < max_attempts:
+            for child in self._vary(population, k):
+                done = consider(child)
+                if done or stats["attempts"] >= max_attempts:
+                    break
+        for _ in range(max_attempts):
+            if len(children) >= k:
+                break
+            before = len(children)
+            consider(self.random_individual())
+            stats["random_fill"] += len(children) - before
+        fill = self._best_rejected(rejected, k - len(children), {str(c) for c in children})
+        stats["short"] = len(fill)
+        return children + fill, stats
+
+    def _best_rejected(
+        self, rejected: list[tuple[str, Individual]], n: int, taken: set[str]
+    ) -> list[Individual]:
+        """The ``n`` best rejected candidates: duplicates of known losses first, the rest after;
+        within each, texts not yet in the generation first, then by the fitness they carry
+        (inherited from a parent; none is worst), then in the order drawn."""
+
+        def rank(item):
+            order, (_, ind) = item
+            fitness = ind.fitness.values[0] if ind.fitness.valid else math.inf
+            return (fitness, order)
+
+        fill: list[Individual] = []
+        for known in (True, False):
+            group = [(i, r) for i, r in enumerate(rejected) if (r[0] in DUPLICATE_REASONS) == known]
+            new, repeated = [], []
+            for _, (_, ind) in sorted(group, key=rank):
+                (repeated if str(ind) in taken else new).append(ind)
+                taken.add(str(ind))
+            fill += new + repeated
+        return fill[: max(n, 0)]
+
+    def _vary(self, population: list[Individual], k: int) -> list[Individual]:
+        """One round: ``k`` parents selected, paired for crossover, each perhaps mutated."""
+        cfg = self.config
         if self.pareto:
             parents = tools.selNSGA2(population, k)
             random.shuffle(parents)
@@ -74,7 +230,7 @@ class Variation:
         for i, ind in enumerate(offspring):
             if random.random() < cfg.mutation_prob:
                 offspring[i] = self._within_limits(self._mutate(self._clone(ind)), ind)
-        return elites + offspring
+        return offspring
 
     def _mutate(self, ind: Individual) -> Individual:
         choice = random.randrange(4)
