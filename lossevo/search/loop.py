@@ -213,20 +213,46 @@ class Search:
         }
 
     # ---------------------------------------------------------------------------------- run
-    def next_population(self, population: list[Individual], generation: int):
+    def initial_population(self) -> tuple[list[Individual], dict]:
+        """The space's seeds and random trees; random ones that are not new to the run (they
+        fail screening or repeat a function) are re-drawn, within the attempts allowed."""
+        accept, cfg = self.novelty(0), self.config
+        stats: dict = {"attempts": 0, "accepted": 0, "rejected": {}, "random_fill": 0, "short": 0}
+        seeds = len(self.space.seed_trees())
+        population = []
+        for i, ind in enumerate(self.variation.initial_population()):
+            for attempt in range(cfg.variation_attempts):
+                stats["attempts"] += 1
+                reason = accept(ind)
+                if reason is None or i < seeds:
+                    break
+                stats["rejected"][reason] = stats["rejected"].get(reason, 0) + 1
+                if attempt + 1 < cfg.variation_attempts:
+                    ind = self.variation.random_individual()
+            else:
+                stats["short"] += 1
+            stats["accepted"] += reason is None
+            population.append(ind)
+        return population, stats
+
+    def next_population(
+        self, population: list[Individual], generation: int
+    ) -> tuple[list[Individual], dict]:
         """Elites plus children new to the run; the variation statistics for the record."""
-        return self.variation.next_population(
-            population, accept=self.novelty(generation), attempts=self.config.variation_attempts
+        elites = self.variation.elites(population)
+        k = self.config.population - len(elites)
+        accept = self.novelty(generation)
+        children, stats = self.variation.offspring(
+            population, k, accept, self.config.variation_attempts * k
         )
+        return elites + children, stats
 
     def run(self) -> None:
         """Run (or continue) the generations within the budget, then the verdict."""
         cfg = self.config
         last = self.store.last_generation()
         if last is None:
-            population, variation = self.variation.initial_population(
-                accept=self.novelty(0), attempts=cfg.variation_attempts
-            )
+            population, variation = self.initial_population()
             start = 0
         else:
             population = self.variation.from_formulas(last["population"])
