@@ -1,4 +1,4 @@
-"""Statistics for comparing losses across independent runs: summaries and two-sample tests.
+"""Statistics for comparing losses across runs: summaries, two-sample tests, bootstrap CIs, Holm.
 
 The GANetic claim is about the distribution of a metric across runs (mean and spread), so a
 comparison needs more than two means: a rank test that does not assume normality (Mann-Whitney
@@ -47,6 +47,78 @@ def mann_whitney(a: Sequence[float], b: Sequence[float]) -> dict:
     return out
 
 
+def _check_bootstrap(n_resamples: int, confidence: float) -> None:
+    if not 0 < confidence < 1:
+        raise ValueError(f"confidence must be in (0, 1), got {confidence}")
+    if n_resamples < 1:
+        raise ValueError(f"n_resamples must be at least 1, got {n_resamples}")
+
+
+def _resampled_means(xs: np.ndarray, n_resamples: int, rng: np.random.Generator) -> np.ndarray:
+    """Means of ``n_resamples`` resamples of ``xs`` with replacement, each of its size."""
+    return xs[rng.integers(0, xs.size, size=(n_resamples, xs.size))].mean(axis=1)
+
+
+def _percentile_interval(stats: np.ndarray, confidence: float) -> tuple[float, float]:
+    """The central ``confidence`` percentile interval of bootstrap statistics."""
+    tail = (1 - confidence) / 2 * 100
+    low, high = np.percentile(stats, [tail, 100 - tail])
+    return float(low), float(high)
+
+
+def bootstrap_mean_ci(
+    values: Sequence[float],
+    *,
+    n_resamples: int = 10_000,
+    confidence: float = 0.95,
+    seed: int = 0,
+) -> dict:
+    """Percentile bootstrap CI of mean(values), resampling the values (one sample).
+
+    For paired data pass the per-pair differences (or log ratios): resampling them resamples
+    whole pairs. Seeded like :func:`bootstrap_mean_diff`. Returns ``{"mean", "low", "high",
+    "confidence", "n_resamples", "note"}``; an empty sample gives None throughout, one value an
+    interval of width 0 (noted).
+    """
+    _check_bootstrap(n_resamples, confidence)
+    xs = np.asarray(finite_values(values))
+    out = {
+        "mean": None,
+        "low": None,
+        "high": None,
+        "confidence": confidence,
+        "n_resamples": n_resamples,
+        "note": "",
+    }
+    if xs.size == 0:
+        out["note"] = "no interval: the sample is empty"
+        return out
+    rng = np.random.default_rng(seed)
+    low, high = _percentile_interval(_resampled_means(xs, n_resamples, rng), confidence)
+    out.update(mean=float(xs.mean()), low=low, high=high)
+    if xs.size < 2:
+        out["note"] = "one value: the interval ignores its spread"
+    return out
+
+
+def holm(pvalues: Sequence[float | None]) -> list[float | None]:
+    """Holm-Bonferroni adjusted p-values, in the input's order, over all ``len(pvalues)`` tests.
+
+    A missing p-value (None: a comparison that could not be tested) counts as a test with
+    p = 1, so leaving a loss untested never makes the others look stronger; it stays None.
+    Adjusted: sort ascending, ``p_(i) * (m - i)`` (i from 0), running maximum, capped at 1.
+    """
+    m = len(pvalues)
+    filled = [1.0 if p is None else float(p) for p in pvalues]
+    order = sorted(range(m), key=lambda i: filled[i])
+    adjusted = [0.0] * m
+    running = 0.0
+    for rank, i in enumerate(order):
+        running = max(running, min(1.0, filled[i] * (m - rank)))
+        adjusted[i] = running
+    return [None if p is None else a for p, a in zip(pvalues, adjusted, strict=True)]
+
+
 def bootstrap_mean_diff(
     a: Sequence[float],
     b: Sequence[float],
@@ -61,10 +133,7 @@ def bootstrap_mean_diff(
     "low", "high", "confidence", "n_resamples", "note"}``. A sample of one run contributes no
     resampling spread (noted); an empty sample gives None throughout.
     """
-    if not 0 < confidence < 1:
-        raise ValueError(f"confidence must be in (0, 1), got {confidence}")
-    if n_resamples < 1:
-        raise ValueError(f"n_resamples must be at least 1, got {n_resamples}")
+    _check_bootstrap(n_resamples, confidence)
     xs, ys = np.asarray(finite_values(a)), np.asarray(finite_values(b))
     out = {
         "diff": None,
@@ -78,11 +147,8 @@ def bootstrap_mean_diff(
         out["note"] = "no interval: a sample is empty"
         return out
     rng = np.random.default_rng(seed)
-    means_a = xs[rng.integers(0, xs.size, size=(n_resamples, xs.size))].mean(axis=1)
-    means_b = ys[rng.integers(0, ys.size, size=(n_resamples, ys.size))].mean(axis=1)
-    diffs = means_a - means_b
-    tail = (1 - confidence) / 2 * 100
-    low, high = np.percentile(diffs, [tail, 100 - tail])
+    diffs = _resampled_means(xs, n_resamples, rng) - _resampled_means(ys, n_resamples, rng)
+    low, high = _percentile_interval(diffs, confidence)
     out.update(diff=float(xs.mean() - ys.mean()), low=float(low), high=float(high))
     if min(xs.size, ys.size) < 2:
         out["note"] = "one run in a sample: the interval ignores its run-to-run spread"
