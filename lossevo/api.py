@@ -17,9 +17,10 @@ from lossevo.fitness.gan import GanConfig
 from lossevo.loss.export import export_loss
 from lossevo.loss.objective import GanLoss
 from lossevo.loss.reference import LossSpec, resolve_loss
+from lossevo.report.run_report import run_json, run_verdict
 from lossevo.report.views import export_run
 from lossevo.runs.store import RunStore
-from lossevo.search.config import SearchConfig
+from lossevo.search.config import CPU_TARGET, SearchConfig
 from lossevo.search.leaderboard import HOF_COLUMNS, hall_of_fame, search_config
 from lossevo.search.run import resume_search, start_search
 from lossevo.studies.promote import promote_report_only, run_losses, run_promotion
@@ -61,6 +62,14 @@ def default_run_dir() -> Path:
     return Path(f"runs/search-{_dt.datetime.now():%Y%m%d-%H%M%S}")
 
 
+def target_task_config(task: str, given: dict | None) -> dict:
+    """The gan task's options: the CPU target (8x8 digits, width 32, lr 2e-3; see
+    ``search.config.CPU_TARGET``) updated by ``given``; other tasks take ``given`` as is."""
+    if task != "gan":
+        return dict(given or {})
+    return {**CPU_TARGET, **(given or {})}
+
+
 def _search_config(settings: dict) -> SearchConfig:
     known = {f.name for f in fields(SearchConfig)}
     unknown = sorted(set(settings) - known)
@@ -92,8 +101,8 @@ def evolve(
     """Run an evolutionary search in a new run directory and return it as a :class:`Run`.
 
     ``settings`` are the other :class:`~lossevo.search.config.SearchConfig` fields
-    (``short_steps``, ``full_steps``, ``elites``, ``selection``...). ``task="probe"`` is a
-    seconds-cheap smoke run. ``progress=False`` prints nothing.
+    (``steps``, ``race_max_seeds``, ``budget="30m"``, ``verdict_seeds``...). ``task="probe"``
+    is a seconds-cheap smoke run. ``progress=False`` prints nothing.
     """
     config = _search_config(
         {
@@ -102,7 +111,7 @@ def evolve(
             "generations": generations,
             "seed": seed,
             "task": task,
-            "task_config": dict(task_config or {}),
+            "task_config": target_task_config(task, task_config),
             **settings,
         }
     )
@@ -124,6 +133,7 @@ def resume(
     run_dir: PathLike,
     *,
     generations: int | None = None,
+    budget: str | None = None,
     workers: int = 1,
     ray_address: str | None = None,
     gpus_per_eval: float = 0.0,
@@ -131,14 +141,15 @@ def resume(
     progress: bool = True,
     **expected,
 ) -> Run:
-    """Continue a run after a crash, or extend it to ``generations``.
+    """Continue a run after a crash, extend it to ``generations``, or extend its ``budget``
+    by that much (``"30m"``, ``"20000steps"``).
 
-    ``expected`` settings (``space=``, ``seed=``...) are checked against the stored run and
-    refused if they differ; only ``generations`` may change.
+    ``expected`` settings (``space=``, ``seed=``, the racing settings...) are checked against
+    the stored run and refused if they differ; only ``generations`` and ``budget`` may change.
     """
     resume_search(
         run_dir,
-        overrides={"generations": generations, **expected},
+        overrides={"generations": generations, "budget": budget, **expected},
         workers=workers,
         ray_address=ray_address,
         gpus_per_eval=gpus_per_eval,
@@ -172,8 +183,8 @@ class Run:
             return len(store.generations())
 
     def leaderboard(self, top: int | None = None, *, as_frame: bool = False):
-        """The hall of fame, best first: one dict per distinct function (rank, text, fitness,
-        std, seeds, budget, complexity, diverged, fingerprint, formula, key).
+        """The hall of fame, best first: one dict per distinct function (rank, text, fitness as
+        a ratio to the reference control, score, seeds, race, complexity, fingerprint...).
 
         A list of dicts; ``as_frame=True`` returns the same rows as a pandas DataFrame.
         """
@@ -187,6 +198,17 @@ class Run:
         except ImportError:
             raise ApiError("as_frame=True needs pandas: pip install pandas") from None
         return pandas.DataFrame(rows, columns=HOF_COLUMNS)
+
+    def verdict(self) -> dict | None:
+        """The verdict on fresh seeds (ratio to BCE with CI, corrected p, collapse rate and
+        one sentence per run), or None before the run has given it."""
+        with RunStore.open(self.run_dir, kind="search", readonly=True) as store:
+            return run_verdict(store)
+
+    def to_json(self) -> dict:
+        """What ``lossevo show RUN --json`` prints: leaderboard, generations and verdict."""
+        with RunStore.open(self.run_dir, kind="search", readonly=True) as store:
+            return run_json(store)
 
     def best(self, k: int = 1) -> list[GanLoss]:
         """The ``k`` best losses as torch modules, best first, with the run's transform and

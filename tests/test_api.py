@@ -119,10 +119,20 @@ def probe_run(tmp_path_factory):
 def test_search_returns_a_run_with_a_leaderboard_as_rows(probe_run):
     rows = probe_run.leaderboard()
     assert rows and [r["rank"] for r in rows] == list(range(1, len(rows) + 1))
-    assert all(a["fitness"] <= b["fitness"] for a, b in zip(rows, rows[1:], strict=False))
-    assert {"text", "fitness", "std", "seeds", "complexity", "formula"} <= set(rows[0])
+    order = [(r["race"] != "survived", r["fitness"]) for r in rows]  # survivors first
+    assert order == sorted(order)
+    assert {"text", "fitness", "score", "seeds", "race", "complexity", "formula"} <= set(rows[0])
     assert probe_run.leaderboard(top=1) == rows[:1]
     assert probe_run.config.task == "probe" and probe_run.config.population == 4
+
+
+def test_the_verdict_and_the_json_view_come_from_the_run(probe_run):
+    verdict = probe_run.verdict()
+    assert verdict["sentence"].startswith("On 6 fresh seeds")
+    assert verdict["seeds"] == list(range(1000, 1006))
+    data = probe_run.to_json()
+    assert data["verdict"] == verdict and data["leaderboard"] == probe_run.leaderboard()
+    assert [g["generation"] for g in data["generations"]] == [0]
 
 
 def test_leaderboard_as_a_data_frame_holds_the_same_rows(probe_run):

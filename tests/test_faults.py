@@ -25,8 +25,8 @@ from lossevo.runs.store import RunStore
 
 SEARCH = [
     "--task", "probe", "--space", "ganetic", "--population", "8", "--generations", "3",
-    "--seed", "5", "--short-steps", "30", "--full-steps", "60", "--promote-fraction", "0.5",
-    "--final-top", "2", "--final-seeds", "2", "--quiet",
+    "--seed", "5", "--steps", "60", "--race-max-seeds", "3", "--verdict-top", "2",
+    "--verdict-seeds", "2", "--verdict-steps", "60", "--quiet",
 ]  # fmt: skip
 KILLS = 3
 

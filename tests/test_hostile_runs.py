@@ -39,12 +39,13 @@ TINY = dict(
     population=6,
     generations=1,
     seed=3,
-    short_steps=20,
-    full_steps=40,
-    promote_fraction=0.5,
-    final_top=1,
-    final_seeds=1,
-    baselines=("bce",),
+    steps=40,
+    race_min_seeds=2,
+    race_max_seeds=2,
+    verdict_top=1,
+    verdict_seeds=2,
+    verdict_steps=40,
+    controls=("bce",),
     task="probe",
 )
 STORED = ["--population", "6", "--seed", "3", "--space", "minimal", "--task", "probe"]
@@ -175,10 +176,10 @@ CASES = [
         lambda d: _edit_config(d, lambda c: {**c, "search": {**c["search"], "population": 12}}),
     ),
     Case(
-        "edited-full-steps",
+        "edited-steps",
         ["resume", RUN, "--generations", "3"],
-        "(search.full_steps 40 -> 200)",
-        lambda d: _edit_config(d, lambda c: {**c, "search": {**c["search"], "full_steps": 200}}),
+        "(search.steps 40 -> 200)",
+        lambda d: _edit_config(d, lambda c: {**c, "search": {**c["search"], "steps": 200}}),
     ),
     Case(
         "config-empty",
@@ -310,9 +311,11 @@ def test_hostile_input_is_refused_in_one_line_changing_nothing(case: Case, probe
 
 
 def test_resume_accepts_every_setting_repeated_with_its_stored_value(probe_run, tmp_path):
-    """D10: --population 6 on a population-6 run (and --seed, --space, --task, --full-steps)."""
+    """D10: --population 6 on a population-6 run (and --seed, --space, --task, --steps and the
+    racing settings)."""
     run = _copy_run(probe_run, tmp_path)
-    result = run_cli("resume", str(run), *STORED, "--full-steps", "40", "--quiet", timeout=120)
+    racing = ["--steps", "40", "--race-min-seeds", "2", "--race-max-seeds", "2"]
+    result = run_cli("resume", str(run), *STORED, *racing, "--quiet", timeout=120)
     assert result.returncode == 0, result.stderr
 
 

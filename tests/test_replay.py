@@ -196,7 +196,7 @@ def fake_search_run(path: Path) -> Path:
     from lossevo.search.config import SearchConfig
     from lossevo.search.space import load_space
 
-    config = SearchConfig(full_steps=20)
+    config = SearchConfig(steps=20)
     space = load_space("ganetic")
     store = RunStore.create(
         path,

@@ -12,7 +12,7 @@ import pytest
 from cli_harness import run_cli
 
 from lossevo.runs.store import SCHEMA_VERSION, RunStore, StoreError
-from lossevo.search.leaderboard import baselines
+from lossevo.search.leaderboard import controls
 
 #: The version-1 schema, copied verbatim from lossevo/runs/store.py before version 2.
 SCHEMA_V1 = """
@@ -122,7 +122,7 @@ def test_search_run_v1_is_upgraded_and_reads_the_same(tmp_path):
             (None, "baseline"),
         ]
         assert store.rejection_counts() == {"missing_leaf": 1}
-        assert [b["text"] for b in baselines(store)] == ["bce"]
+        assert [b["text"] for b in controls(store)] == ["bce"]
         rows = store.evaluations()
         assert [(r["id"], r["fingerprint"], r["key"], r["seed"], r["budget"]) for r in rows] == [
             (1, "fp1", "k1", 0, 40),
@@ -209,5 +209,5 @@ def test_show_reads_an_old_search_run_through_the_cli(tmp_path):
     result = run_cli("show", str(run), timeout=120)
     assert result.returncode == 0, result.stderr[-2000:]
     assert "log(y_pred)" in result.stdout  # the candidate, ranked
-    assert "baselines, same budget and seeds" in result.stdout and "bce" in result.stdout
+    assert "controls, same seeds" in result.stdout and "bce" in result.stdout
     assert "screening verdicts: passed 1, missing_leaf 1" in result.stdout  # no "baseline"

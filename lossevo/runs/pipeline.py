@@ -9,7 +9,7 @@ packed into an id and parsed back.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from tqdm import tqdm
 
@@ -28,6 +28,9 @@ class Destination:
     budget: int
     stage: str = "search"
     role: str = "candidate"
+    name: str = field(
+        default="", compare=False
+    )  # what progress bars show (a formula's text); not part of the row
 
     @property
     def job_id(self) -> str:
@@ -100,7 +103,7 @@ def run_jobs(
             bar.update(1)
             dest = work.destination
             bar.set_postfix_str(
-                f"{dest.key} seed {dest.seed}: {result['status']} "
+                f"{dest.name or dest.key} seed {dest.seed}: {result['status']} "
                 f"{fmt_number(result.get('fitness'), empty='')}"
             )
     finally:

@@ -6,6 +6,7 @@ always consistent with its database; the loop reads the hall of fame to pick its
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Callable
 from dataclasses import replace
@@ -28,30 +29,47 @@ HOF_COLUMNS = [
     "fingerprint",
     "formula",
     "key",
+    "role",
 ]
+#: The smallest score a ratio is taken of (scores are positive; a perfect task score is 0).
+MIN_SCORE = 1e-9
 PARETO_COLUMNS = ["complexity", "fitness", "score", "text", "formula"]
 
 
+#: Settings of a format-2 (successive halving) run read as their format-3 counterparts.
+_FORMAT_2_KEYS = {"full_steps": "steps", "baselines": "controls", "final_seeds": "race_max_seeds"}
+#: The ``meta`` key holding what resumes extended (generations, budget), as JSON.
+EXTENSIONS_KEY = "extensions"
+
+
 def search_config(store: RunStore) -> SearchConfig:
-    """The search config stored with a run."""
-    return SearchConfig.from_dict(store.config.get("search", {}))
+    """The search config stored with a run, with what resumes extended since."""
+    extensions = json.loads(store.meta.get(EXTENSIONS_KEY, "{}"))
+    section = dict(store.config.get("search", {}))
+    for old, new in _FORMAT_2_KEYS.items():  # a format-2 run is still read (never continued)
+        if old in section and new not in section:
+            section[new] = section[old]
+    return SearchConfig.from_dict({**section, **extensions})
 
 
 def search_score(store: RunStore, fp: str, seed: int, steps: int) -> float | None:
-    """One racing score: the fitness, ``inf`` for a failed or diverged training, None if absent."""
+    """One racing score: the fitness, ``inf`` for a failed or diverged training, None if absent.
+
+    Ratios need positive scores: a task's perfect 0 (an AUROC of 1) is kept as ``MIN_SCORE``.
+    """
     found = store.get_evaluation(fp, seed, steps, stage=SEARCH_STAGE)
     if found is None:
         return None
     if found["status"] != "ok" or found["fitness"] is None:
         return math.inf
-    return float(found["fitness"])
+    return max(float(found["fitness"]), MIN_SCORE)
 
 
 def first_seen(store: RunStore) -> dict[str, int]:
     """Fingerprint -> the generation it was first proposed in (controls: -1)."""
     seen: dict[str, int] = {}
     for cand in store.candidates():
-        if cand["role"] == "control" or cand["verdict"] == "passed":
+        if cand["role"] == "baseline" or cand["verdict"] == "passed":
             fp, gen = cand["fingerprint"], cand["first_generation"]
             seen[fp] = min(gen, seen.get(fp, gen))
     return seen
@@ -61,11 +79,11 @@ def _representatives(store: RunStore) -> dict[str, dict]:
     """One candidate per fingerprint: the simplest formula (ties broken by key); controls win."""
     best: dict[str, dict] = {}
     for cand in store.candidates():
-        if cand["role"] != "control" and cand["verdict"] != "passed":
+        if cand["role"] != "baseline" and cand["verdict"] != "passed":
             continue
         fp, old = cand["fingerprint"], best.get(cand["fingerprint"])
-        rank = (cand["role"] != "control", cand["complexity"], cand["key"])
-        if old is None or rank < (old["role"] != "control", old["complexity"], old["key"]):
+        rank = (cand["role"] != "baseline", cand["complexity"], cand["key"])
+        if old is None or rank < (old["role"] != "baseline", old["complexity"], old["key"]):
             best[fp] = cand
     return best
 
@@ -83,7 +101,7 @@ def standing(
     seen = first_seen(store)
     reps = _representatives(store)
     steps, n_max = config.steps, config.race_max_seeds
-    ref_key = f"control:{config.reference}"
+    ref_key = f"baseline:{config.reference}"
     ref = reps.get(next((fp for fp, c in reps.items() if c["key"] == ref_key), ""), None)
     reference = _scores(store, ref["fingerprint"], steps, n_max) if ref else {}
     rows = []
@@ -94,7 +112,7 @@ def standing(
         if not values:
             continue
         failed = any(math.isinf(v) for v in values.values())
-        if cand["role"] == "control":
+        if cand["role"] == "baseline":
             race = "control"
         elif failed:
             race = "failed"
@@ -153,7 +171,7 @@ def hall_of_fame(store: RunStore, config=None) -> list[dict]:
     rows = [
         r
         for r in standing(store, config, every=True)
-        if r["role"] != "control" and r["race"] != "failed"
+        if r["role"] != "baseline" and r["race"] != "failed"
     ]
     for rank, row in enumerate(rows, 1):
         row["rank"] = rank
@@ -192,7 +210,7 @@ def best_losses(
 def controls(store: RunStore, config: SearchConfig | None = None) -> list[dict]:
     """The controls' rows in the race (the reference's fitness is 1 by construction)."""
     config = config or search_config(store)
-    return [r for r in standing(store, config, every=True) if r["role"] == "control"]
+    return [r for r in standing(store, config, every=True) if r["role"] == "baseline"]
 
 
 def pareto_front(rows: list[dict]) -> list[dict]:

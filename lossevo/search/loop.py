@@ -18,8 +18,6 @@ from __future__ import annotations
 import random
 from collections.abc import Callable
 
-from tqdm import tqdm
-
 from lossevo.loss.expr import LossExpr
 from lossevo.loss.reference import LossSpec, reference_loss
 from lossevo.loss.screen import fingerprint, screen
@@ -121,11 +119,11 @@ class Search:
         for name in self.config.controls:
             spec = reference_loss(name)
             fp = fingerprint(spec)
-            key = f"control:{name}"
+            key = f"baseline:{name}"
             if self.store.get_candidate(key) is None:
                 self.store.put_candidate(
                     key=key,
-                    role="control",
+                    role="baseline",
                     formula=spec.expr.formula,
                     text=name,
                     latex=spec.expr.latex,
@@ -139,16 +137,19 @@ class Search:
         return out
 
     # ---------------------------------------------------------------------------- evaluation
-    def train(
-        self, pairs: list[tuple[str, int]], *, steps: int, stage: str, label: str
-    ) -> None:
+    def train(self, pairs: list[tuple[str, int]], *, steps: int, stage: str, label: str) -> None:
         """Train (fingerprint, seed) pairs at ``steps`` for ``stage``, skipping stored ones."""
         works = []
         for fp, seed in pairs:
             record, spec = self._specs[fp]
             payload = {"loss": spec.to_dict(), "seed": seed, "steps": steps}
             works.append(
-                Work(payload, Destination(fp, record["key"], seed, steps, stage, record["role"]))
+                Work(
+                    payload,
+                    Destination(
+                        fp, record["key"], seed, steps, stage, record["role"], record["text"]
+                    ),
+                )
             )
         works = pending(works, self.store)
         if works:
@@ -250,6 +251,7 @@ class Search:
     def run(self) -> None:
         """Run (or continue) the generations within the budget, then the verdict."""
         cfg = self.config
+        self.controls()  # stored first: no generation's novelty test can see them as new
         last = self.store.last_generation()
         if last is None:
             population, variation = self.initial_population()
@@ -259,7 +261,9 @@ class Search:
             self.evaluate_generation(population, last["generation"], racing=False)
             random.setstate(last["rng_state"])
             start = last["generation"] + 1
-            population, variation = self.next_population(population, start)
+            variation = {}
+            if start < cfg.generations:  # a finished run draws no children it will not race
+                population, variation = self.next_population(population, start)
             self.store.log("resume", f"resumed at generation {start}")
         with self.spend.bar(self.progress):
             for generation in range(start, cfg.generations):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 from dataclasses import asdict
 from pathlib import Path
 
@@ -10,10 +11,17 @@ from lossevo.fitness import validate_task
 from lossevo.runs.executors import make_executor
 from lossevo.runs.rundir import check_new_run_dir
 from lossevo.runs.store import CONFIG_NAME, DB_NAME, RunStore, StoreError
-from lossevo.search.config import SearchConfig, SearchConfigError
-from lossevo.search.leaderboard import leaderboard_text, write_views
+from lossevo.search.config import SEARCH_FORMAT, SearchConfig, SearchConfigError
+from lossevo.search.leaderboard import (
+    EXTENSIONS_KEY,
+    leaderboard_text,
+    search_config,
+    write_views,
+)
 from lossevo.search.loop import Search
 from lossevo.search.space import SearchSpace, load_space
+from lossevo.search.spend import Spend
+from lossevo.util.budget import Budget, parse_budget
 
 
 def start_search(
@@ -43,7 +51,12 @@ def create_run(run_dir, config: SearchConfig, space: SearchSpace | None = None) 
     space = space or load_space(config.space)
     return RunStore.create(
         run_dir,
-        {"search": asdict(config), "space_digest": space.digest(), "space": space.to_dict()},
+        {
+            "search": asdict(config),
+            "search_format": SEARCH_FORMAT,
+            "space_digest": space.digest(),
+            "space": space.to_dict(),
+        },
         kind="search",
     )
 
@@ -59,10 +72,12 @@ def resume_search(
     echo=print,
     progress: bool = True,
 ) -> Path:
-    """Continue a run from its database; ``overrides`` may only extend ``generations``.
+    """Continue a run from its database; ``overrides`` may only extend ``generations`` (to that
+    many) and ``budget`` (by that much); other settings given must equal the stored ones.
 
     Everything is checked read-only first (the stored config, the overrides, the space, the
-    executor), so a refused resume changes nothing; then the run is opened under its lock.
+    executor), so a refused resume changes nothing; then the run is opened under its lock and
+    the extensions are recorded, so a later plain resume keeps them.
     """
     with RunStore.open(run_dir, kind="search", readonly=True) as probe:
         stored = _stored_config(probe)
@@ -70,7 +85,12 @@ def resume_search(
         fixed = [k for k in overrides if k not in SearchConfig.RESUMABLE]
         probe.check_config(overrides, fixed, section="search")
         digest = probe.config.get("space_digest")
-    config = SearchConfig.from_dict({**asdict(stored), **overrides})
+        extensions = json.loads(probe.meta.get(EXTENSIONS_KEY, "{}"))
+        if "generations" in overrides:
+            extensions["generations"] = overrides["generations"]
+        if "budget" in overrides:
+            extensions["budget"] = _extended_budget(probe, stored, overrides["budget"])
+    config = SearchConfig.from_dict({**asdict(stored), **extensions})
     config.validate()
     if load_space(config.space).digest() != digest:
         raise SearchConfigError(
@@ -79,18 +99,37 @@ def resume_search(
         )
     with _executor(config, workers, ray_address, gpus_per_eval, eval_timeout) as executor:
         with RunStore.open(run_dir, kind="search") as store:
+            store.set_meta(EXTENSIONS_KEY, json.dumps(extensions, sort_keys=True))
             run_on(store, config, executor, echo, progress)
     return Path(run_dir)
 
 
+def _extended_budget(store: RunStore, stored: SearchConfig, extra: str) -> str:
+    """The run's budget extended by ``extra``; a run without one gets what it spent plus it."""
+    more = parse_budget(extra)
+    if stored.budget is not None:
+        return parse_budget(stored.budget).plus(more).text()
+    spend = Spend(store, stored)
+    spent = Budget(steps=spend.steps_stored()) if more.steps else Budget(seconds=spend.seconds())
+    return spent.plus(more).text() if (spent.steps or spent.seconds) else more.text()
+
+
 def _stored_config(store: RunStore) -> SearchConfig:
-    """The run's SearchConfig from config.json, refused in one line if malformed."""
+    """The run's SearchConfig (with its extensions), refused in one line if malformed or made
+    by an earlier search format (successive halving), which this version cannot continue."""
     section = store.config.get("search")
     where = store.run_dir / CONFIG_NAME
     if not isinstance(section, dict):
         raise StoreError(f"'{where}' has no 'search' settings; restore it or start a new run")
+    found = store.config.get("search_format", 2)
+    if found != SEARCH_FORMAT:
+        raise StoreError(
+            f"'{store.run_dir}' is a search of format {found} (successive halving, before "
+            f"racing); this lossevo runs format {SEARCH_FORMAT} and cannot continue it: start "
+            f"a new run (lossevo show still reads it)"
+        )
     try:
-        config = SearchConfig.from_dict(section)
+        config = search_config(store)
         config.validate()
     except (TypeError, ValueError) as e:
         raise StoreError(

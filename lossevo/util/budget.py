@@ -72,6 +72,22 @@ class Budget:
             parts.append(f"{round(seconds, 3):g} s")
         return " ".join(parts)
 
+    def text(self) -> str:
+        """The budget as text ``parse_budget`` reads back: ``1800s`` or ``20000steps``."""
+        return f"{self.steps}steps" if self.steps is not None else f"{self.seconds:g}s"
+
+    def plus(self, other: Budget) -> Budget:
+        """This budget extended by ``other`` (both durations, or both steps)."""
+        if (self.steps is None) != (other.steps is None):
+            unit = "training steps" if self.steps is not None else "a duration"
+            raise BudgetError(
+                f"the run's budget is {self.describe()}: extend it by {unit}, "
+                f"not {other.describe()}"
+            )
+        if self.steps is not None:
+            return Budget(steps=min(self.steps + other.steps, MAX_STEPS))
+        return Budget(seconds=min(self.seconds + other.seconds, MAX_SECONDS))
+
 
 def _fail(text: str, problem: str | None = None) -> BudgetError:
     shown = text if len(text) <= 40 else text[:37] + "..."
