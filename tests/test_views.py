@@ -6,8 +6,8 @@ import importlib.util
 from pathlib import Path
 
 from cli_harness import run_cli
+from test_search import tiny
 
-from lossevo.search.config import SearchConfig
 from lossevo.search.run import start_search
 
 SPACE = Path(__file__).resolve().parent.parent / "lossevo" / "search" / "spaces" / "minimal.yaml"
@@ -23,18 +23,7 @@ def load_module(path: Path):
 def test_export_uses_the_space_stored_with_the_run(tmp_path):
     space = tmp_path / "space.yaml"
     space.write_text(SPACE.read_text())
-    config = SearchConfig(
-        space=str(space),
-        population=6,
-        generations=1,
-        steps=20,
-        race_max_seeds=2,
-        verdict_top=1,
-        verdict_seeds=2,
-        verdict_steps=20,
-        controls=("bce",),
-        task="probe",
-    )
+    config = tiny(space=str(space), generations=1, controls=("bce",), verdict_top=1)
     run = start_search(tmp_path / "run", config, progress=False, echo=lambda s: None)
     # the space file changes after the run: the export must still use what the run searched
     space.write_text(SPACE.read_text().replace("transform: sigmoid", "transform: raw"))

@@ -12,7 +12,7 @@ import math
 from lossevo.report.verdict import verdict
 from lossevo.runs.store import RunStore
 from lossevo.search.config import VERDICT_STAGE, SearchConfig
-from lossevo.search.leaderboard import controls, hall_of_fame, search_config
+from lossevo.search.leaderboard import controls, hall_of_fame, representatives, search_config
 
 #: A training whose samples cover at most this many of the 10 digit classes has collapsed.
 COLLAPSE_CLASSES = 5
@@ -25,12 +25,10 @@ def _collapsed(metrics: dict) -> bool | None:
 
 def verdict_evaluations(store: RunStore) -> dict[str, dict]:
     """Fingerprint -> {"name", "values": {seed: fitness or None}, "collapsed": {seed: bool}}."""
-    names = {}
-    for cand in store.candidates():
-        if cand["role"] == "baseline":
-            names[cand["fingerprint"]] = cand["key"].split(":", 1)[1]
-        else:
-            names.setdefault(cand["fingerprint"], cand["text"])
+    names = {  # the leaderboard's name for a function: its simplest formula, or the control's
+        fp: cand["key"].split(":", 1)[1] if cand["role"] == "baseline" else cand["text"]
+        for fp, cand in representatives(store).items()
+    }
     out: dict[str, dict] = {}
     for e in store.evaluations(stage=VERDICT_STAGE):
         entry = out.setdefault(

@@ -75,7 +75,7 @@ def first_seen(store: RunStore) -> dict[str, int]:
     return seen
 
 
-def _representatives(store: RunStore) -> dict[str, dict]:
+def representatives(store: RunStore) -> dict[str, dict]:
     """One candidate per fingerprint: the simplest formula (ties broken by key); controls win."""
     best: dict[str, dict] = {}
     for cand in store.candidates():
@@ -99,7 +99,7 @@ def standing(
     generation; ``every`` adds the eliminated and failed ones.
     """
     seen = first_seen(store)
-    reps = _representatives(store)
+    reps = representatives(store)
     steps, n_max = config.steps, config.race_max_seeds
     ref_key = f"baseline:{config.reference}"
     ref = reps.get(next((fp for fp, c in reps.items() if c["key"] == ref_key), ""), None)
