@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, fields
 
 from lossevo.fitness import TASKS
+from lossevo.loss.reference import reference_names
 from lossevo.util.budget import parse_budget
 from lossevo.util.errors import LossevoError
 
@@ -126,5 +127,13 @@ class SearchConfig:
         for ok, message in checks:
             if not ok:
                 raise SearchConfigError(message)
+        unknown = [c for c in self.controls if c not in reference_names()]
+        if unknown:
+            raise SearchConfigError(
+                f"--controls: unknown loss {unknown[0]!r}; built-in losses: "
+                f"{', '.join(reference_names())}"
+            )
         if self.budget is not None:
+            if not isinstance(self.budget, str):
+                raise SearchConfigError(f"--budget must be text like 30m, not {self.budget!r}")
             parse_budget(self.budget)
