@@ -59,11 +59,39 @@ def plot_generations(store: RunStore, path: Path) -> Path | None:
     ax.plot(xs, best, "o-", label="best")
     ax.plot(xs, median, "s--", label="median of valid candidates")
     ax.set_xlabel("generation")
-    ax.set_ylabel("fitness (lower is better)")
+    ax.axhline(1.0, color="grey", linestyle=":", label="BCE (the reference control)")
+    ax.set_ylabel("fitness, × BCE on shared seeds (lower is better)")
     ax.set_title(f"Search progress: {store.run_dir.name}")
     ax.set_xticks(xs)
     ax.legend()
     ax.grid(alpha=0.3)
+    fig.tight_layout()
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png")
+    plt.close(fig)
+    write_bytes(path, buffer.getvalue())
+    return path
+
+
+def plot_verdict(result: dict, path: Path) -> Path:
+    """PNG of each judged function's ratio to the reference with its 95% CI, and the line 1."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = [(n, r) for n, r in result["candidates"].items() if r["ratio"] is not None]
+    rows.sort(key=lambda nr: nr[1]["ratio"])
+    fig, ax = plt.subplots(figsize=(9, 0.6 * len(rows) + 1.6), dpi=120)
+    for i, (_, r) in enumerate(rows):
+        color = "tab:green" if r["beats"] else "tab:blue"
+        ax.errorbar(r["ratio"], i, xerr=[[r["ratio"] - r["low"]], [r["high"] - r["ratio"]]],
+                    fmt="o", color=color, capsize=4)  # fmt: skip
+    ax.set_yticks(range(len(rows)), [n if len(n) <= 40 else n[:39] + "…" for n, _ in rows])
+    ax.axvline(1.0, color="grey", linestyle=":")
+    ax.set_xlabel(f"× {result['control']['name']} on {len(result['seeds'])} fresh seeds, "
+                  f"95% bootstrap CI (lower is better)")  # fmt: skip
+    ax.set_title("Verdict", fontsize=10)
     fig.tight_layout()
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png")
@@ -143,11 +171,13 @@ def show_run(run_dir: Path, top: int = 10, *, as_json: bool = False) -> None:
             f"diverged or failed: {100 * waste['wasted_share']:.1f}% of seconds"
         )
         try:
-            figure = plot_generations(store, Path(run_dir) / "progress.png")
-        except OSError as e:  # a read-only run is still shown; only its figure is skipped
+            figures = [plot_generations(store, Path(run_dir) / "progress.png")]
+            if result is not None:
+                figures.append(plot_verdict(result, Path(run_dir) / "verdict.png"))
+        except OSError as e:  # a read-only run is still shown; only its figures are skipped
             _say(f"figure: not written ({e.strerror or e})")
         else:
-            if figure:
+            for figure in filter(None, figures):
                 _say(f"figure: {figure}")
 
 
