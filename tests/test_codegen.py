@@ -30,3 +30,12 @@ def test_guard_helper_matches_its_sympy_definition():
 
 def test_only_used_helpers_are_emitted():
     assert "def _" not in codegen.function_source(Y_PRED * Y_REAL)
+
+
+def test_latex_prints_powers_of_guard_and_sigmoid():
+    """SymPy passes the exponent to a function's printer; random trees hit guard(b)**2 at once."""
+    from lossevo.loss.ops import sigmoid
+
+    x = sp.Symbol("x")
+    assert sp.latex(guard(x) ** 2) == r"\operatorname{guard}\left(x\right)^{2}"
+    assert sp.latex(1 / sigmoid(x) ** 3) == r"\frac{1}{\sigma\left(x\right)^{3}}"

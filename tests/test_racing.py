@@ -163,3 +163,13 @@ def test_the_race_is_reproducible(tmp_path):
     b = snapshot(start_search(tmp_path / "b", tiny(generations=2), progress=False,
                               echo=lambda s: None))  # fmt: skip
     assert a == b
+
+
+def test_show_json_holds_leaderboard_generations_and_verdict(finished):
+    result = run_cli("show", str(finished), "--json", timeout=120)
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert data["leaderboard"] and data["controls"]
+    assert [g["generation"] for g in data["generations"]] == [0]
+    assert data["verdict"]["sentence"].startswith("On 3 fresh seeds")
+    assert data["verdict"]["seeds"] == [1000, 1001, 1002]
