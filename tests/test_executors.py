@@ -141,14 +141,28 @@ def test_killed_actor_job_is_retried_on_a_replacement(shared):
     assert after["status"] == "ok"
 
 
+def _descends_from_us(pid: int) -> bool:
+    """True if ``pid`` is a descendant of this test process (the test's own Ray cluster), so
+    another Ray job on the machine is never killed."""
+    while pid > 1:
+        if pid == os.getpid():
+            return True
+        try:
+            with open(f"/proc/{pid}/stat") as fh:
+                pid = int(fh.read().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            return False
+    return False
+
+
 def _busy_actor_pids() -> list[int]:
-    """Processes whose title says a Ray actor is inside ``evaluate`` right now."""
+    """This test's processes whose title says a Ray actor is inside ``evaluate`` right now."""
     pids = []
     for entry in os.listdir("/proc"):
         if entry.isdigit():
             try:
                 with open(f"/proc/{entry}/cmdline", "rb") as fh:
-                    if b"_EvalWorker.evaluate" in fh.read():
+                    if b"_EvalWorker.evaluate" in fh.read() and _descends_from_us(int(entry)):
                         pids.append(int(entry))
             except OSError:
                 continue
