@@ -127,11 +127,12 @@ def test_killed_ray_search_resumes_to_the_uninterrupted_result(reference, tmp_pa
 
 @pytest.fixture
 def small_disk(tmp_path):
-    """A 1 MB tmpfs; ballast leaves a probe run too little of it (needs root to mount)."""
+    """A 4 MB tmpfs (a probe run with its verdict takes ~1-2 MB); ballast leaves a run too
+    little of it (needs root to mount)."""
     mount = tmp_path / "disk"
     mount.mkdir()
     proc = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mount)], capture_output=True
+        ["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(mount)], capture_output=True
     )
     if proc.returncode:
         pytest.skip(f"cannot mount a small tmpfs here: {proc.stderr.decode().strip()}")
@@ -150,7 +151,7 @@ def test_a_full_disk_fails_in_one_line_and_resume_completes_identically(
     done, _ = reference
     run = small_disk / "run"
     ballast = small_disk / "ballast"
-    ballast.write_bytes(b"\0" * 900_000)
+    ballast.write_bytes(b"\0" * (4 * 2**20 - 150_000))  # ~150 KB left, as before
     result = run_cli("search", *SEARCH, "--run-dir", str(run), timeout=600)
     if result.returncode != 0:
         line = assert_one_line_error(result)
