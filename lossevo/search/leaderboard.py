@@ -71,6 +71,7 @@ def first_seen(store: RunStore) -> dict[str, int]:
     for cand in store.candidates():
         if cand["role"] == "baseline" or cand["verdict"] == "passed":
             fp, gen = cand["fingerprint"], cand["first_generation"]
+            gen = -1 if gen is None else gen  # a row written outside a search (tests, tools)
             seen[fp] = min(gen, seen.get(fp, gen))
     return seen
 
