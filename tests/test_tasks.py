@@ -61,4 +61,5 @@ def test_probe_task_speaks_the_protocol():
     task = make_task("probe", {"n_scores": 16})
     assert task.describe() == {"task": "probe", "config": {"n_scores": 16, "lr": 0.05}}
     result = task.evaluate({"loss": reference_loss("bce").to_dict(), "seed": 0, "steps": 5})
-    assert result["status"] == "ok" and result["fitness"] < 0
+    separation = abs(result["metrics"]["separation"])
+    assert result["status"] == "ok" and result["fitness"] == 1 / (1 + separation) < 1
