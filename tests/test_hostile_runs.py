@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import test_search
 from cli_harness import assert_one_line_error, run_cli, snapshot
 
 from lossevo.runs.store import RunStore
@@ -34,20 +35,12 @@ from lossevo.util.files import current_umask
 #: Generous enough for a loaded CI machine; a refusal that hangs or works first fails it.
 WALL_CEILING_S = 30.0
 RUN = "run"  # the copy of the tiny probe run inside each case's folder
-TINY = dict(
-    space="minimal",
-    population=6,
-    generations=1,
-    seed=3,
-    steps=40,
-    race_min_seeds=2,
-    race_max_seeds=2,
-    verdict_top=1,
-    verdict_seeds=2,
-    verdict_steps=40,
-    controls=("bce",),
-    task="probe",
-)
+# test_search's tiny probe search, one generation, racing on 2 seeds at 40 steps
+TINY = {
+    **test_search.TINY,
+    **dict(generations=1, steps=40, race_max_seeds=2, verdict_top=1, verdict_seeds=2),
+    **dict(verdict_steps=40, controls=("bce",)),
+}
 STORED = ["--population", "6", "--seed", "3", "--space", "minimal", "--task", "probe"]
 
 

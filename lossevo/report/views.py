@@ -65,6 +65,13 @@ def plot_generations(store: RunStore, path: Path) -> Path | None:
     ax.set_xticks(xs)
     ax.legend()
     ax.grid(alpha=0.3)
+    return _save_png(fig, path)
+
+
+def _save_png(fig, path: Path) -> Path:
+    """Write a matplotlib figure as PNG, atomically, and close it."""
+    import matplotlib.pyplot as plt
+
     fig.tight_layout()
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png")
@@ -92,12 +99,7 @@ def plot_verdict(result: dict, path: Path) -> Path:
     ax.set_xlabel(f"× {result['control']['name']} on {len(result['seeds'])} fresh seeds, "
                   f"95% bootstrap CI (lower is better)")  # fmt: skip
     ax.set_title("Verdict", fontsize=10)
-    fig.tight_layout()
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png")
-    plt.close(fig)
-    write_bytes(path, buffer.getvalue())
-    return path
+    return _save_png(fig, path)
 
 
 def _say(text: str = "") -> None:
