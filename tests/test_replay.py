@@ -209,15 +209,9 @@ def fake_search_run(path: Path) -> Path:
         ):
             expr = LossExpr.from_text(formula)
             fp = fingerprint(LossSpec(name=formula, expr=expr))
-            store.put_candidate(
-                key=expr.key,
-                verdict="passed",
-                formula=expr.formula,
-                text=expr.text,
-                complexity=expr.complexity,
-                fingerprint=fp,
-            )
-            store.put_evaluation(fp, expr.key, 0, 20, {"status": "ok", "fitness": 10.0 + i})
+            spec = LossSpec(name=formula, expr=expr)
+            store.put_candidate(spec, verdict="passed", fingerprint=fp)
+            store.put_evaluation(fp, spec.key, 0, 20, {"status": "ok", "fitness": 10.0 + i})
     return path
 
 

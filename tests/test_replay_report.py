@@ -26,7 +26,7 @@ def stored_replay(path, losses: list[str], published: str | None):
     store = RunStore.create(path, {**config, "protocol": protocol.to_dict()}, kind="replay")
     for i, name in enumerate(losses):
         fp = fingerprint(reference_loss(name))
-        store.put_candidate(key=name, role="replay-loss", fingerprint=fp)
+        store.put_candidate(reference_loss(name), key=name, role="replay-loss", fingerprint=fp)
         for seed in range(2):
             result = {"status": "ok", "fitness": 10.0 + i + seed}
             store.put_evaluation(fp, name, seed, 10, result, stage="replay")

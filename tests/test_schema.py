@@ -11,7 +11,10 @@ from pathlib import Path
 import pytest
 from cli_harness import run_cli
 
-from lossevo.runs.store import SCHEMA_VERSION, RunStore, StoreError
+from lossevo.loss.expr import LossExpr
+from lossevo.loss.reference import LossSpec, reference_loss, spec_key
+from lossevo.runs import schema
+from lossevo.runs.store import SCHEMA_VERSION, RunStore, StoreError, spec_of
 from lossevo.search.leaderboard import controls
 
 #: The version-1 schema, copied verbatim from lossevo/runs/store.py before version 2.
@@ -105,16 +108,32 @@ def files(run: Path) -> dict[str, str]:
     }
 
 
+def v3_key(old: str) -> str:
+    """A search candidate's key after version 3: its spec's digest (these runs stored no space,
+    so candidates take the default transform and generator; baselines their built-in ones)."""
+    if old.startswith("baseline:"):
+        return reference_loss(old.split(":", 1)[1]).key
+    return spec_key(old, "sigmoid", "non_saturating")
+
+
 def test_search_run_v1_is_upgraded_and_reads_the_same(tmp_path):
     evals = [evaluation(1, "fp1", "k1", 0), evaluation(2, "fp9", "baseline:bce", 0, fitness=4.0)]
     run = make_v1(tmp_path / "run", "search", SEARCH_CANDIDATES, evals)
     with RunStore.open(run, kind="search") as store:
         assert store.meta["schema_version"] == str(SCHEMA_VERSION)
         got = {c["key"]: c for c in store.candidates()}
-        assert [c["key"] for c in store.candidates()] == ["k1", "k2", "baseline:bce"]
-        for row in SEARCH_CANDIDATES:  # every column but the verdict reads the same
-            old = {k: v for k, v in zip(V1_CANDIDATE_COLUMNS, row, strict=True) if k != "verdict"}
-            assert {k: got[old["key"]][k] for k in old} == old
+        keys = ["k1", "k2", "baseline:bce"]
+        assert [c["key"] for c in store.candidates()] == [v3_key(k) for k in keys]
+        for row in SEARCH_CANDIDATES:  # every column but the verdict and key reads the same
+            old = dict(zip(V1_CANDIDATE_COLUMNS, row, strict=True))
+            new = got[v3_key(old.pop("key"))]
+            del old["verdict"]
+            assert {k: new[k] for k in old} == old
+        assert [(c["name"], c["transform"]) for c in got.values()] == [
+            (None, "sigmoid"),
+            (None, "sigmoid"),
+            ("bce", "sigmoid"),
+        ]
         # the role moved out of the verdict; screening verdicts stay
         assert [(got[k]["verdict"], got[k]["role"]) for k in got] == [
             ("passed", "candidate"),
@@ -125,13 +144,14 @@ def test_search_run_v1_is_upgraded_and_reads_the_same(tmp_path):
         assert [b["text"] for b in controls(store)] == ["bce"]
         rows = store.evaluations()
         assert [(r["id"], r["fingerprint"], r["key"], r["seed"], r["budget"]) for r in rows] == [
-            (1, "fp1", "k1", 0, 40),
-            (2, "fp9", "baseline:bce", 0, 40),
+            (1, "fp1", v3_key("k1"), 0, 40),
+            (2, "fp9", v3_key("baseline:bce"), 0, 40),
         ]
         assert all(r["stage"] == "search" for r in rows)
         for row, old in zip(rows, evals, strict=True):  # every old column reads the same
             decoded = dict(zip(V1_EVALUATION_COLUMNS, old, strict=True))
             decoded.update(metrics=json.loads(decoded["metrics"]), curves=json.loads(CURVES))
+            decoded["key"] = v3_key(decoded["key"])
             assert {k: row[k] for k in decoded} == decoded
         assert store.get_evaluation("fp1", 0, 40)["curves"] == {"d_loss": [1.0, 0.5]}
         assert store.fitness_summary("fp1")["mean"] == 3.0
@@ -211,3 +231,38 @@ def test_show_reads_an_old_search_run_through_the_cli(tmp_path):
     assert "log(y_pred)" in result.stdout  # the candidate, ranked
     assert "controls, same seeds" in result.stdout and "bce" in result.stdout
     assert "screening verdicts: passed 1, missing_leaf 1" in result.stdout  # no "baseline"
+
+
+def test_search_run_v2_moves_to_full_specs_keyed_by_digest(tmp_path):
+    """Version 2 keyed a search's candidates by their expression and applied the stored space's
+    transform to every row; version 3 stores each row's spec and keys it by the spec's digest,
+    so ``spec_of(row)`` gives back exactly the loss that was trained."""
+    run = tmp_path / "v2"
+    run.mkdir()
+    space = {"transform": "raw", "generator": "minimax"}
+    (run / "config.json").write_text(json.dumps({"search": {"task": "probe"}, "space": space}))
+    conn = sqlite3.connect(run / "run.db", isolation_level=None)
+    conn.executescript("BEGIN;" + schema.SCHEMA.split("ALTER TABLE")[0] + "COMMIT;")
+    expr = LossExpr.from_text("(y_pred - y_real)**2")
+    conn.executemany(
+        "INSERT INTO meta VALUES (?, ?)", [("schema_version", "2"), ("kind", "search")]
+    )
+    insert = (
+        "INSERT INTO candidates (key, formula, text, complexity, verdict, fingerprint, "
+        "first_generation, created, role) VALUES (?, ?, ?, ?, ?, ?, ?, 1.0, ?)"
+    )
+    conn.execute(insert, (expr.key, expr.formula, expr.text, 5, "passed", "fpA", 0, "candidate"))
+    conn.execute(insert, ("baseline:bce", "x", "bce", 9, None, "fpB", -1, "baseline"))
+    conn.execute(
+        "INSERT INTO evaluations (fingerprint, key, seed, budget, status, fitness, created, stage)"
+        " VALUES ('fpA', ?, 0, 40, 'ok', 2.0, 1.0, 'search')",
+        (expr.key,),
+    )
+    conn.close()
+    with RunStore.open(run, kind="search") as store:
+        candidate, baseline = store.candidates()
+        spec = spec_of(candidate)
+        assert (spec.transform, spec.generator) == ("raw", "minimax")
+        assert candidate["key"] == spec.key == LossSpec("x", expr, "raw", "minimax").key
+        assert (baseline["key"], baseline["name"]) == (reference_loss("bce").key, "bce")
+        assert store.evaluations()[0]["key"] == spec.key

@@ -14,12 +14,15 @@ from pathlib import Path
 
 import pytest
 
+from lossevo.fitness.scores import checkpoint_curve, steps_trained
+from lossevo.loss.reference import LossSpec
 from lossevo.runs.store import (
     SCHEMA_VERSION,
     RunStore,
     StoreError,
     rng_state_from_json,
     rng_state_to_json,
+    spec_of,
     write_table,
 )
 
@@ -134,30 +137,26 @@ def test_open_refusals_leave_files_identical(tmp_path):
 
 
 def test_candidates(store):
-    fields = dict(
-        key="k1",
-        formula="log(y_pred)",
-        text="log(y_pred)",
-        latex=r"\log",
-        complexity=2,
-        verdict="passed",
-        detail="",
-        fingerprint="fp1",
-        first_generation=0,
-    )
-    assert store.put_candidate(**fields)
-    assert not store.put_candidate(**dict(fields, verdict="non_finite"))  # first record wins
-    assert store.put_candidate(
-        key="k2", verdict="non_finite", detail="inf at p=1e-7", first_generation=1
-    )
-    store.put_candidate(key="k3", verdict="non_finite")
-    store.put_candidate(key="k4", verdict="missing_leaf")
-    got = store.get_candidate("k1")
+    spec = LossSpec.from_formula("y_real*log(y_pred)")
+    fields = dict(verdict="passed", detail="", fingerprint="fp1", first_generation=0)
+    assert store.put_candidate(spec, **fields)
+    assert not store.put_candidate(spec, **dict(fields, verdict="non_finite"))  # first wins
+    other = LossSpec.from_formula("y_real*y_pred")
+    assert store.put_candidate(other, verdict="non_finite", detail="inf", first_generation=1)
+    store.put_candidate(LossSpec.from_formula("y_pred"), verdict="missing_leaf")
+    got = store.get_candidate(spec.key)
     assert {k: got[k] for k in fields} == fields and got["created"] > 0
+    assert (got["formula"], got["text"], got["complexity"]) == (
+        spec.expr.formula,
+        spec.expr.text,
+        spec.expr.complexity,
+    )
+    assert spec_of(got).key == spec.key and spec_of(got).transform == "sigmoid"
     assert store.get_candidate("nope") is None
-    assert [c["key"] for c in store.candidates()] == ["k1", "k2", "k3", "k4"]
-    assert [c["key"] for c in store.candidates("non_finite")] == ["k2", "k3"]
-    assert store.rejection_counts() == {"missing_leaf": 1, "non_finite": 2}
+    leafless = LossSpec.from_formula("y_pred")
+    assert [c["key"] for c in store.candidates()] == [spec.key, other.key, leafless.key]
+    assert [c["key"] for c in store.candidates("non_finite")] == [other.key]
+    assert store.rejection_counts() == {"missing_leaf": 1, "non_finite": 1}
 
 
 def test_evaluations_and_unique_triple(store):
@@ -237,7 +236,8 @@ def test_generations(store):
 
 
 def test_views(store, tmp_path):
-    store.put_candidate(key="k", verdict="passed", text="y_pred*log(y_real)")
+    spec = LossSpec.from_formula("y_pred*log(y_real)")
+    store.put_candidate(spec, verdict="passed")
     store.put_evaluation("fp", "k", 0, 100, result(fitness=0.5))
     store.put_generation(0, ["k"], random.Random(1).getstate(), {})
     path = tmp_path / "views" / "hall_of_fame.csv"
@@ -251,7 +251,7 @@ def test_views(store, tmp_path):
     assert RunStore.write_table is write_table
     store.export_json(tmp_path / "export.json")
     data = json.loads((tmp_path / "export.json").read_text())
-    assert [c["key"] for c in data["candidates"]] == ["k"]
+    assert [c["key"] for c in data["candidates"]] == [spec.key]
     assert data["evaluations"][0]["metrics"] == {"fid": 0.5}
     assert (
         rng_state_from_json(json.dumps(data["generations"][0]["rng_state"]))
@@ -310,8 +310,9 @@ def test_stages_and_roles_have_their_own_columns(store):
     assert store.get_evaluation("fp", 0, 100) is None  # the default stage is "search"
     assert [e["stage"] for e in store.evaluations("fp")] == ["mnist", "cifar"]
     assert [e["fitness"] for e in store.evaluations(stage="mnist")] == [1.0]
-    store.put_candidate(key="c", verdict="passed", fingerprint="fp")
-    store.put_candidate(key="b", role="baseline", fingerprint="fp")
+    bce = LossSpec.from_formula("-y_real*log(y_pred)")
+    store.put_candidate(bce, key="c", verdict="passed", fingerprint="fp")
+    store.put_candidate(bce, key="b", role="baseline", fingerprint="fp")
     assert [(c["key"], c["role"], c["verdict"]) for c in store.candidates()] == [
         ("c", "candidate", "passed"),
         ("b", "baseline", None),
@@ -319,4 +320,29 @@ def test_stages_and_roles_have_their_own_columns(store):
     assert [c["key"] for c in store.candidates(role="baseline")] == ["b"]
     assert store.rejection_counts() == {}  # a baseline is no screening outcome
     with pytest.raises(ValueError, match="role"):
-        store.put_candidate(key="x", role="referee")
+        store.put_candidate(bce, key="x", role="referee")
+
+
+def test_one_formula_under_two_transforms_is_two_candidates(store):
+    """The candidate is its full spec: a raw and a sigmoid version of one formula do not
+    collide (they did when the key was the expression alone), and each row reads back as its
+    own spec for training and export."""
+    sigmoid = LossSpec.from_formula("(y_pred - y_real)**2")
+    raw = LossSpec.from_formula("(y_pred - y_real)**2", transform="raw")
+    assert sigmoid.key != raw.key and sigmoid.expr.key == raw.expr.key
+    assert store.put_candidate(sigmoid, verdict="passed", fingerprint="a")
+    assert store.put_candidate(raw, verdict="passed", fingerprint="b")
+    rows = store.candidates()
+    assert [spec_of(r).transform for r in rows] == ["sigmoid", "raw"]
+    assert [spec_of(r).key for r in rows] == [sigmoid.key, raw.key]
+
+
+def test_checkpoint_scores_are_kept(store):
+    """The store keeps the scores of one training at its checkpoints (racing on curves)."""
+    out = result(fitness=5.0)
+    out["checkpoints"] = {"50": {"fitness": 9.0, "kid": 0.1}, "100": {"fitness": 7.0}}
+    store.put_evaluation("fp", "k", 0, 200, out)
+    row = store.get_evaluation("fp", 0, 200)
+    assert row["checkpoints"]["50"]["fitness"] == 9.0
+    assert checkpoint_curve(row) == {50: 9.0, 100: 7.0, 200: 5.0}
+    assert steps_trained(row) == 200

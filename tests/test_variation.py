@@ -46,7 +46,7 @@ class SeenBefore:
 @pytest.mark.parametrize("space", SPACES)
 def test_initial_random_trees_use_both_leaves_and_are_distinct(space):
     v = variation(space, population=40, seed=3)
-    population = v.initial_population()
+    population = v.initial_population()[0]
     assert len(population) == 40
     exprs = [expr(ind) for ind in population]
     assert all(e.uses_both_leaves for e in exprs), [e.text for e in exprs if not e.uses_both_leaves]
@@ -54,30 +54,30 @@ def test_initial_random_trees_use_both_leaves_and_are_distinct(space):
 
 
 def test_initial_population_is_a_function_of_the_seed():
-    texts = [str_formula(i) for i in variation(seed=5).initial_population()]
+    texts = [str_formula(i) for i in variation(seed=5).initial_population()[0]]
     random.random()  # the global state before the call does not matter: it is reseeded
-    assert texts == [str_formula(i) for i in variation(seed=5).initial_population()]
-    assert texts != [str_formula(i) for i in variation(seed=6).initial_population()]
+    assert texts == [str_formula(i) for i in variation(seed=5).initial_population()[0]]
+    assert texts != [str_formula(i) for i in variation(seed=6).initial_population()[0]]
 
 
 @pytest.mark.parametrize("selection", ["tournament", "nsga2"])
 def test_offspring_are_new_and_stats_add_up(selection):
     v = variation(population=20, seed=1, selection=selection)
-    population = with_fitness(v, v.initial_population())
+    population = with_fitness(v, v.initial_population()[0])
     accept = SeenBefore(population)
     children, stats = v.offspring(population, 18, accept, max_attempts=200)
     assert len(children) == 18
     keys = {expr(c).key for c in children}
-    assert len(keys) >= 0.9 * 18 and stats["accepted"] >= 0.9 * 18
-    assert stats["attempts"] == accept.calls == stats["accepted"] + sum(stats["rejected"].values())
-    assert len(children) == stats["accepted"] + stats["short"]
-    assert set(stats["rejected"]) <= {"duplicate_in_run"}
-    assert stats["random_fill"] <= stats["accepted"]
+    assert len(keys) >= 0.9 * 18 and stats.accepted >= 0.9 * 18
+    assert stats.attempts == accept.calls == stats.accepted + sum(stats.rejected.values())
+    assert len(children) == stats.accepted + stats.short
+    assert set(stats.rejected) <= {"duplicate_in_run"}
+    assert stats.random_fill <= stats.accepted
 
 
 def test_offspring_are_deterministic_given_the_random_state():
     v = variation(population=12, seed=2)
-    population = with_fitness(v, v.initial_population())
+    population = with_fitness(v, v.initial_population()[0])
 
     def draw():
         random.seed(11)
@@ -89,7 +89,7 @@ def test_offspring_are_deterministic_given_the_random_state():
 
 def test_random_trees_fill_when_variation_finds_too_few():
     v = variation(population=8, seed=0)
-    population = with_fitness(v, v.initial_population())
+    population = with_fitness(v, v.initial_population()[0])
     calls = []
 
     def accept(ind):  # every child of variation is rejected, then everything is accepted
@@ -97,14 +97,14 @@ def test_random_trees_fill_when_variation_finds_too_few():
         return "duplicate_in_run" if len(calls) <= 30 else None
 
     children, stats = v.offspring(population, 6, accept, max_attempts=30)
-    assert stats["attempts"] == 36 and stats["accepted"] == stats["random_fill"] == 6
-    assert stats["short"] == 0 and stats["rejected"] == {"duplicate_in_run": 30}
+    assert stats.attempts == 36 and stats.accepted == stats.random_fill == 6
+    assert stats.short == 0 and stats.rejected == {"duplicate_in_run": 30}
     assert all(expr(c).uses_both_leaves for c in children)
 
 
 def test_best_rejected_fill_keeps_the_size_and_prefers_known_losses():
     v = variation(population=10, seed=0)
-    population = with_fitness(v, v.initial_population())
+    population = with_fitness(v, v.initial_population()[0])
     reasons = {}
 
     def accept(ind):  # nothing is accepted; every third candidate is a duplicate of a known loss
@@ -113,10 +113,10 @@ def test_best_rejected_fill_keeps_the_size_and_prefers_known_losses():
         return reason
 
     children, stats = v.offspring(population, 8, accept, max_attempts=24)
-    assert len(children) == 8 and stats["short"] == 8 and stats["accepted"] == 0
-    assert stats["attempts"] == 48  # 24 children, then 24 random trees
-    assert sum(stats["rejected"].values()) == 48
-    n_duplicates = stats["rejected"]["duplicate_in_run"]
+    assert len(children) == 8 and stats.short == 8 and stats.accepted == 0
+    assert stats.attempts == 48  # 24 children, then 24 random trees
+    assert sum(stats.rejected.values()) == 48
+    n_duplicates = stats.rejected["duplicate_in_run"]
     expected = ["duplicate_in_run"] * min(8, n_duplicates)
     expected += ["non_finite"] * (8 - len(expected))
     assert [reasons[id(c)] for c in children] == expected
@@ -124,7 +124,7 @@ def test_best_rejected_fill_keeps_the_size_and_prefers_known_losses():
 
 def test_next_population_keeps_elites_and_size_with_the_default_accept():
     v = variation(population=10, seed=4, elites=2)
-    population = with_fitness(v, v.initial_population())
+    population = with_fitness(v, v.initial_population()[0])
     random.seed(9)
     nxt = v.next_population(population)
     assert len(nxt) == 10

@@ -146,14 +146,16 @@ class GanTask:
         """Train with ``job["loss"]`` for ``job["steps"]`` steps under ``job["seed"]``; score.
 
         ``job["checkpoints"]`` (steps below ``steps``) scores the same training at those steps
-        too, under ``out["checkpoints"][step]``: one training serves several budgets.
+        too, under ``out["checkpoints"][step]`` (its metrics, and ``fitness`` the task's metric):
+        one training serves several budgets, and the store keeps the curve.
         """
         start = time.perf_counter()
         seed = int(job["seed"])
         scored: dict[str, dict] = {}
 
         def on_checkpoint(step: int, generator) -> None:
-            scored[str(step)] = self.score_images(self._sample(generator, seed))
+            metrics = self.score_images(self._sample(generator, seed))
+            scored[str(step)] = {"fitness": metrics[self.metric], **metrics}
 
         result, out = train_for_job(
             job, self.train_data.images, self.config, self.device, on_checkpoint

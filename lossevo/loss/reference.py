@@ -18,6 +18,7 @@ from lossevo.loss.expr import LossExpr
 from lossevo.loss.formula import FormulaError
 from lossevo.loss.transform import TRANSFORMS
 from lossevo.util.errors import LossevoError
+from lossevo.util.hashing import json_digest
 
 GENERATOR_MODES = ("non_saturating", "minimax")
 
@@ -26,6 +27,11 @@ BCE_FORMULA = "-(y_real*log(y_pred) + (1 - y_real)*log(1 - y_pred))"
 #: p**3 + sqrt(|3.985*y/(p + 1e-8)| + 1e-8). The registry's protected division and square root
 #: are exactly these guards for p > 0, so the formula needs no extra epsilons.
 GANETIC_FORMULA = "y_pred**3 + sqrt(3.985*y_real/y_pred)"
+
+
+def spec_key(expr_key: str, transform: str, generator: str) -> str:
+    """The digest that identifies a loss: canonical expression, transform, generator."""
+    return json_digest({"expr": expr_key, "transform": transform, "generator": generator}, 20)
 
 
 class LossSpecError(LossevoError):
@@ -67,6 +73,12 @@ class LossSpec:
         return cls(
             name=name or expr.text, expr=expr, transform=transform, generator=generator, note=note
         )
+
+    @property
+    def key(self) -> str:
+        """The spec's identity: a digest of the canonical expression, the transform and the
+        generator convention (not the name). One formula under two transforms is two losses."""
+        return spec_key(self.expr.key, self.transform, self.generator)
 
     def to_dict(self) -> dict:
         """Plain data: what crosses process boundaries and lands in the run store."""

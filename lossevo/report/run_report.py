@@ -7,12 +7,13 @@ training counts as collapsed when its samples cover at most ``COLLAPSE_CLASSES``
 
 from __future__ import annotations
 
-import math
-
+from lossevo.fitness.scores import finite_or_none
 from lossevo.report.verdict import verdict
 from lossevo.runs.store import RunStore
 from lossevo.search.config import VERDICT_STAGE, SearchConfig
-from lossevo.search.leaderboard import controls, hall_of_fame, representatives, search_config
+from lossevo.search.generation_stats import stored_stats
+from lossevo.search.leaderboard import controls, hall_of_fame, search_config
+from lossevo.search.standing import display_name, representatives
 
 #: A training whose samples cover at most this many of the 10 digit classes has collapsed.
 COLLAPSE_CLASSES = 5
@@ -23,20 +24,22 @@ def _collapsed(metrics: dict) -> bool | None:
     return None if classes is None else classes <= COLLAPSE_CLASSES
 
 
-def verdict_evaluations(store: RunStore) -> dict[str, dict]:
-    """Fingerprint -> {"name", "values": {seed: fitness or None}, "collapsed": {seed: bool}}."""
-    names = {  # the leaderboard's name for a function: its simplest formula, or the control's
-        fp: cand["key"].split(":", 1)[1] if cand["role"] == "baseline" else cand["text"]
-        for fp, cand in representatives(store).items()
-    }
+def verdict_evaluations(store: RunStore, config: SearchConfig | None = None) -> dict[str, dict]:
+    """Fingerprint -> {"name", "values": {seed: score or None}, "collapsed": {seed: bool}} for
+    the functions the verdict judges: the controls and the current top ``verdict_top`` of the
+    hall of fame (a resume that extended the generations may have judged others before)."""
+    config = config or search_config(store)
+    reps = representatives(store)
+    judged = {c["fingerprint"] for c in reps.values() if c["role"] == "baseline"}
+    judged |= {row["fingerprint"] for row in hall_of_fame(store, config)[: config.verdict_top]}
     out: dict[str, dict] = {}
     for e in store.evaluations(stage=VERDICT_STAGE):
-        entry = out.setdefault(
-            e["fingerprint"], {"name": names.get(e["fingerprint"], e["key"]), "values": {}}
-        )
-        entry.setdefault("collapsed", {})
-        ok = e["status"] == "ok" and e["fitness"] is not None and math.isfinite(e["fitness"])
-        entry["values"][e["seed"]] = e["fitness"] if ok else None
+        fp = e["fingerprint"]
+        if fp not in judged:
+            continue
+        name = display_name(reps[fp]) if fp in reps else e["key"]
+        entry = out.setdefault(fp, {"name": name, "values": {}, "collapsed": {}})
+        entry["values"][e["seed"]] = finite_or_none(e)
         flag = _collapsed(e["metrics"])
         if flag is not None:
             entry["collapsed"][e["seed"]] = flag
@@ -46,7 +49,7 @@ def verdict_evaluations(store: RunStore) -> dict[str, dict]:
 def run_verdict(store: RunStore, config: SearchConfig | None = None) -> dict | None:
     """The verdict of a finished run (None before its verdict evaluations exist)."""
     config = config or search_config(store)
-    by_fp = verdict_evaluations(store)
+    by_fp = verdict_evaluations(store, config)
     reference = next((e for e in by_fp.values() if e["name"] == config.reference), None)
     if reference is None or len(by_fp) < 2:
         return None
@@ -73,6 +76,6 @@ def run_json(store: RunStore) -> dict:
         "config": store.config.get("search"),
         "leaderboard": hall_of_fame(store, config),
         "controls": controls(store, config),
-        "generations": [{"generation": g["generation"], **g["stats"]} for g in store.generations()],
+        "generations": [{"generation": g, **st.to_dict()} for g, st in stored_stats(store)],
         "verdict": run_verdict(store, config),
     }

@@ -12,11 +12,13 @@ import math
 from dataclasses import replace
 from pathlib import Path
 
+from lossevo.fitness.scores import Race, Status
 from lossevo.loss.export import export_loss
 from lossevo.report.run_report import run_json, run_verdict
 from lossevo.report.verdict import verdict_text
 from lossevo.runs.store import RunStore
 from lossevo.search.config import PENALTY
+from lossevo.search.generation_stats import stored_stats
 from lossevo.search.leaderboard import (
     best_losses,
     hall_of_fame,
@@ -33,7 +35,7 @@ def wasted_compute(store: RunStore) -> dict:
     """Seconds spent on evaluations that diverged or failed, against all evaluation seconds."""
     evaluations = store.evaluations()
     total = sum(e["seconds"] or 0.0 for e in evaluations)
-    wasted = sum(e["seconds"] or 0.0 for e in evaluations if e["status"] != "ok")
+    wasted = sum(e["seconds"] or 0.0 for e in evaluations if e["status"] != Status.OK)
     return {
         "total_seconds": total,
         "wasted_seconds": wasted,
@@ -44,7 +46,7 @@ def wasted_compute(store: RunStore) -> dict:
 
 def plot_generations(store: RunStore, path: Path) -> Path | None:
     """PNG of the best and median valid fitness per generation."""
-    gens = store.generations()
+    gens = stored_stats(store)
     if not gens:
         return None
     import matplotlib
@@ -52,9 +54,9 @@ def plot_generations(store: RunStore, path: Path) -> Path | None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    xs = [g["generation"] for g in gens]
-    best = [g["stats"]["best"] if g["stats"]["best"] < PENALTY else math.nan for g in gens]
-    median = [g["stats"].get("median_valid") or math.nan for g in gens]
+    xs = [g for g, _ in gens]
+    best = [st.best if st.best is not None and st.best < PENALTY else math.nan for _, st in gens]
+    median = [st.median_valid or math.nan for _, st in gens]
     fig, ax = plt.subplots(figsize=(6, 3.5), dpi=120)
     ax.plot(xs, best, "o-", label="best")
     ax.plot(xs, median, "s--", label="median of valid candidates")
@@ -112,14 +114,13 @@ def generations_text(store: RunStore) -> str:
         f"{'gen':>3} {'new':>4} {'survived':>8} {'elim.':>5} {'failed':>6} "
         f"{'attempts':>8}  rejected children"
     ]
-    for g in store.generations():
-        st, race = g["stats"], g["stats"].get("race", {})
-        var = st.get("variation") or {}
-        rejected = ", ".join(f"{k} {v}" for k, v in sorted((var.get("rejected") or {}).items()))
+    for generation, st in stored_stats(store):
+        race, var = st.race, st.variation
+        rejected = ", ".join(f"{k} {v}" for k, v in sorted(var.rejected.items()))
         lines.append(
-            f"{g['generation']:>3} {st.get('new_functions', 0):>4} {race.get('survived', 0):>8} "
-            f"{race.get('eliminated', 0):>5} {race.get('failed', 0):>6} "
-            f"{var.get('attempts', 0):>8}  {rejected or '-'}"
+            f"{generation:>3} {st.new_functions:>4} {race.get(Race.SURVIVED, 0):>8} "
+            f"{race.get(Race.ELIMINATED, 0):>5} {race.get(Race.FAILED, 0):>6} "
+            f"{var.attempts:>8}  {rejected or '-'}"
         )
     return "\n".join(lines)
 

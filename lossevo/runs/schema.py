@@ -6,13 +6,20 @@ outcomes (NULL for a loss that was never screened); ``evaluations.stage`` says w
 a result belongs to (``search``, ``replay`` or a promotion stage's name) instead of a
 ``stage/fingerprint`` packed into the fingerprint. A version-1 database is rewritten into
 version 2 inside one transaction, so it is either upgraded whole or left as it was.
+
+Version 3 makes a candidate its full spec: ``candidates`` gains ``name``, ``transform`` and
+``generator``, and a search's candidates are keyed by the spec's digest, so one formula under
+two transforms is two candidates. ``evaluations`` gains ``checkpoints`` (the scores of one
+training at several steps) and ``steps`` (the steps it trained, when it stopped early).
 """
 
 from __future__ import annotations
 
 import sqlite3
 
-SCHEMA_VERSION = 2
+from lossevo.loss.reference import reference_loss, reference_names, resolve_loss, spec_key
+
+SCHEMA_VERSION = 3
 ROLES = ("candidate", "baseline", "replay-loss")
 #: The stage of every evaluation of a search or a replay (a promotion names its stages).
 STAGE_OF_KIND = {"search": "search", "replay": "replay"}
@@ -38,6 +45,15 @@ CREATE TABLE evaluations (
 CREATE INDEX evaluations_key ON evaluations (key);
 CREATE INDEX evaluations_fingerprint ON evaluations (fingerprint);
 """
+#: Version 3: a candidate is its full LossSpec (name, transform and generator convention beside
+#: the formula), and an evaluation keeps its checkpoint scores and the steps it trained.
+_ADDED_IN_V3 = (
+    "ALTER TABLE candidates ADD COLUMN name TEXT",
+    "ALTER TABLE candidates ADD COLUMN transform TEXT NOT NULL DEFAULT 'sigmoid'",
+    "ALTER TABLE candidates ADD COLUMN generator TEXT NOT NULL DEFAULT 'non_saturating'",
+    "ALTER TABLE evaluations ADD COLUMN checkpoints TEXT",
+    "ALTER TABLE evaluations ADD COLUMN steps INTEGER",
+)
 SCHEMA = (
     """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -51,6 +67,7 @@ CREATE TABLE generations (
 CREATE TABLE events (
     id INTEGER PRIMARY KEY, time REAL NOT NULL, kind TEXT NOT NULL, message TEXT NOT NULL);
 """
+    + "".join(f"{statement};\n" for statement in _ADDED_IN_V3)
 )
 
 _CANDIDATE_COLUMNS = (
@@ -89,7 +106,7 @@ def _split_promotion_stages(conn: sqlite3.Connection) -> None:
     )
 
 
-def upgrade_v1(conn: sqlite3.Connection, kind: str) -> None:
+def upgrade_v1(conn: sqlite3.Connection, kind: str, config: dict) -> None:
     """Rewrite a version-1 database as version 2, in the caller's transaction."""
     if kind not in (*STAGE_OF_KIND, "promote"):
         raise sqlite3.DatabaseError(f"unknown run kind {kind!r}")
@@ -118,16 +135,59 @@ def upgrade_v1(conn: sqlite3.Connection, kind: str) -> None:
     conn.execute("UPDATE meta SET value = '2' WHERE key = 'schema_version'")
 
 
+def _spec_columns_v2(kind: str, key: str, role: str, config: dict) -> tuple[str, str, str | None]:
+    """(transform, generator, name) of a version-2 candidate, which kept only its formula: a
+    search's candidates took the stored space's conventions and its baselines (keyed
+    ``baseline:NAME``) their built-in ones; a promotion kept each loss whole in its config; a
+    replay's losses are built-in names or formulas, with the defaults."""
+    if kind == "promote":
+        loss = (config.get("losses") or {}).get(key) or {}
+        return loss.get("transform", "sigmoid"), loss.get("generator", "non_saturating"), key
+    if kind == "replay":
+        spec = resolve_loss(key) if key in reference_names() else None
+        return (spec.transform, spec.generator, key) if spec else ("sigmoid", "non_saturating", key)
+    if role == "baseline":
+        name = key.split(":", 1)[-1]
+        spec = reference_loss(name)
+        return spec.transform, spec.generator, name
+    space = config.get("space") or {}
+    return space.get("transform", "sigmoid"), space.get("generator", "non_saturating"), None
+
+
+def upgrade_v2(conn: sqlite3.Connection, kind: str, config: dict) -> None:
+    """Rewrite a version-2 database as version 3, in the caller's transaction: every candidate
+    gets its transform, generator and name; a search's candidates, keyed by their canonical
+    expression (``LossExpr.key``) until now, are keyed by their spec's digest
+    (``LossSpec.key``), in ``evaluations.key`` too. No formula is parsed again."""
+    for statement in _ADDED_IN_V3:
+        conn.execute(statement)
+    rows = conn.execute("SELECT key, role FROM candidates ORDER BY rowid").fetchall()
+    for key, role in rows:
+        transform, generator, name = _spec_columns_v2(kind, key, role, config)
+        new_key = key
+        if kind == "search":
+            expr_key = reference_loss(name).expr.key if role == "baseline" else key
+            new_key = spec_key(expr_key, transform, generator)
+        conn.execute(
+            "UPDATE candidates SET key = ?, name = ?, transform = ?, generator = ? WHERE key = ?",
+            (new_key, name, transform, generator, key),
+        )
+        if new_key != key:
+            conn.execute("UPDATE evaluations SET key = ? WHERE key = ?", (new_key, key))
+    conn.execute("UPDATE meta SET value = '3' WHERE key = 'schema_version'")
+
+
 #: Upgrades by the version they start from; each leaves the database one version newer.
-UPGRADES = {1: upgrade_v1}
+UPGRADES = {1: upgrade_v1, 2: upgrade_v2}
 
 
-def upgrade(conn: sqlite3.Connection, version: int, kind: str) -> None:
-    """Bring a database of ``version`` to SCHEMA_VERSION in one transaction (all or nothing)."""
+def upgrade(conn: sqlite3.Connection, version: int, kind: str, config: dict) -> None:
+    """Bring a database of ``version`` to SCHEMA_VERSION in one transaction (all or nothing);
+    ``config`` is the run's config.json, where older versions kept what rows now hold."""
     conn.execute("BEGIN IMMEDIATE")
     try:
         for step in range(version, SCHEMA_VERSION):
-            UPGRADES[step](conn, kind)
+            UPGRADES[step](conn, kind, config)
     except BaseException:
         conn.execute("ROLLBACK")
         raise

@@ -19,19 +19,28 @@ import time
 from pathlib import Path
 from typing import Any
 
+from lossevo.fitness.scores import Status
 from lossevo.fitness.seeds import summarize
+from lossevo.loss.reference import LossSpec
 from lossevo.runs.pinned_config import CONFIG_NAME, describe_edits, digest_rows, read_config
 from lossevo.runs.rundir import RunLock, StoreError, create_exclusive
 from lossevo.runs.schema import ROLES, SCHEMA, SCHEMA_VERSION, upgrade
+from lossevo.util.errors import LossevoError
 from lossevo.util.files import atomic_open, current_umask
 
-__all__ = ["RunStore", "StoreError", "write_table", "rng_state_to_json", "rng_state_from_json"]
+__all__ = [
+    "RunStore",
+    "StoreError",
+    "spec_of",
+    "write_table",
+    "rng_state_to_json",
+    "rng_state_from_json",
+]
 
 DB_NAME = "run.db"
-EVAL_STATUSES = ("ok", "diverged", "failed")
 _LIBRARIES = ("lossevo", "torch", "deap", "sympy", "numpy", "ray")
 
-_JSON_COLUMNS = ("metrics", "curves", "population", "stats")
+_JSON_COLUMNS = ("metrics", "curves", "population", "stats", "checkpoints")
 _TABLES = {"meta", "candidates", "evaluations", "generations", "events"}
 
 
@@ -77,6 +86,18 @@ def library_versions() -> dict[str, str | None]:
         except importlib.metadata.PackageNotFoundError:
             versions[name] = None
     return versions
+
+
+def spec_of(row: dict) -> LossSpec:
+    """The loss a stored candidate row is: the one definition that screening, training,
+    export, promotion and the verdict use (its display name: ``name`` or the formula's text)."""
+    return LossSpec.from_formula(
+        row["formula"],
+        name=row.get("name") or row["text"],
+        transform=row["transform"],
+        generator=row["generator"],
+        note=(row.get("detail") or "") if row.get("role") == "baseline" else "",
+    )
 
 
 def _cell(value: Any) -> Any:
@@ -199,10 +220,10 @@ class RunStore:
             try:
                 conn = sqlite3.connect(db, timeout=30, isolation_level=None)
                 try:
-                    upgrade(conn, version, meta.get("kind", ""))
+                    upgrade(conn, version, meta.get("kind", ""), read_config(run_dir))
                 finally:
                     conn.close()
-            except sqlite3.Error as e:
+            except (sqlite3.Error, LossevoError, KeyError, TypeError) as e:
                 raise StoreError(
                     f"'{db}' has schema {version} and cannot be upgraded to {SCHEMA_VERSION} "
                     f"({e}); nothing was changed: open it with the lossevo that wrote it, or "
@@ -390,38 +411,42 @@ class RunStore:
 
     def put_candidate(
         self,
+        spec: LossSpec,
         *,
-        key: str,
+        key: str | None = None,
+        role: str = "candidate",
+        name: str | None = None,
         verdict: str | None = None,
-        formula: str | None = None,
-        text: str | None = None,
-        latex: str | None = None,
-        complexity: int | None = None,
         detail: str | None = None,
         fingerprint: str | None = None,
         first_generation: int | None = None,
-        role: str = "candidate",
     ) -> bool:
-        """Record a loss of the run: its ``role``, and its screening ``verdict`` (None if it was
-        never screened). The first record of a key wins. True if inserted."""
+        """Record a loss of the run as its full spec, keyed by ``spec.key`` unless ``key``
+        is given (a study keys its losses by their names): its ``role``, a ``name`` that a
+        control or a study's loss goes by, and its screening ``verdict`` (None if never
+        screened). The first record of a key wins. True if inserted."""
         if role not in ROLES:
             raise ValueError(f"candidate role must be one of {ROLES}, not {role!r}")
+        expr = spec.expr
         cursor = self._write(
             "INSERT OR IGNORE INTO candidates (key, formula, text, latex, complexity, verdict, "
-            "detail, fingerprint, first_generation, created, role) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "detail, fingerprint, first_generation, created, role, name, transform, generator) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
-                key,
-                formula,
-                text,
-                latex,
-                complexity,
+                key or spec.key,
+                expr.formula,
+                expr.text,
+                expr.latex,
+                expr.complexity,
                 verdict,
                 detail,
                 fingerprint,
                 first_generation,
                 time.time(),
                 role,
+                name,
+                spec.transform,
+                spec.generator,
             ),
         )
         return cursor.rowcount == 1
@@ -461,12 +486,14 @@ class RunStore:
         is already stored: training is deterministic, so the first result wins. True if
         inserted."""
         status = result["status"]
-        if status not in EVAL_STATUSES:
-            raise ValueError(f"evaluation status must be one of {EVAL_STATUSES}, not {status!r}")
+        if status not in set(Status):
+            raise ValueError(
+                f"evaluation status must be one of {', '.join(Status)}, not {status!r}"
+            )
         cursor = self._write(
             "INSERT OR IGNORE INTO evaluations (fingerprint, key, seed, budget, status, fitness, "
-            "metrics, curves, seconds, error, attempts, created, stage) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "metrics, curves, seconds, error, attempts, created, stage, checkpoints, steps) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 fingerprint,
                 key,
@@ -481,6 +508,8 @@ class RunStore:
                 result.get("attempts", 1),
                 time.time(),
                 stage,
+                json.dumps(result["checkpoints"]) if result.get("checkpoints") else None,
+                result.get("steps"),
             ),
         )
         return cursor.rowcount == 1

@@ -11,11 +11,11 @@ import math
 from collections.abc import Callable
 from dataclasses import replace
 
+from lossevo.fitness.scores import Race
 from lossevo.loss.reference import LossSpec
-from lossevo.runs.store import RunStore, write_table
-from lossevo.search.config import SEARCH_STAGE, SearchConfig
-from lossevo.search.racing_stats import ratio_to_control
-from lossevo.search.space import SearchSpace, space_from_dict
+from lossevo.runs.store import RunStore, spec_of, write_table
+from lossevo.search.config import SearchConfig
+from lossevo.search.standing import standing
 from lossevo.util.fmt import fmt_number
 
 HOF_COLUMNS = [
@@ -28,11 +28,12 @@ HOF_COLUMNS = [
     "complexity",
     "fingerprint",
     "formula",
+    "transform",
+    "generator",
+    "first_generation",
     "key",
     "role",
 ]
-#: The smallest score a ratio is taken of (scores are positive; a perfect task score is 0).
-MIN_SCORE = 1e-9
 PARETO_COLUMNS = ["complexity", "fitness", "score", "text", "formula"]
 
 
@@ -52,136 +53,17 @@ def search_config(store: RunStore) -> SearchConfig:
     return SearchConfig.from_dict({**section, **extensions})
 
 
-def search_score(store: RunStore, fp: str, seed: int, steps: int) -> float | None:
-    """One racing score: the fitness, ``inf`` for a failed or diverged training, None if absent.
-
-    Ratios need positive scores: a task's perfect 0 (an AUROC of 1) is kept as ``MIN_SCORE``.
-    """
-    found = store.get_evaluation(fp, seed, steps, stage=SEARCH_STAGE)
-    if found is None:
-        return None
-    if found["status"] != "ok" or found["fitness"] is None:
-        return math.inf
-    return max(float(found["fitness"]), MIN_SCORE)
-
-
-def first_seen(store: RunStore) -> dict[str, int]:
-    """Fingerprint -> the generation it was first proposed in (controls: -1)."""
-    seen: dict[str, int] = {}
-    for cand in store.candidates():
-        if cand["role"] == "baseline" or cand["verdict"] == "passed":
-            fp, gen = cand["fingerprint"], cand["first_generation"]
-            gen = -1 if gen is None else gen  # a row written outside a search (tests, tools)
-            seen[fp] = min(gen, seen.get(fp, gen))
-    return seen
-
-
-def representatives(store: RunStore) -> dict[str, dict]:
-    """One candidate per fingerprint: the simplest formula (ties broken by key); controls win."""
-    best: dict[str, dict] = {}
-    for cand in store.candidates():
-        if cand["role"] != "baseline" and cand["verdict"] != "passed":
-            continue
-        fp, old = cand["fingerprint"], best.get(cand["fingerprint"])
-        rank = (cand["role"] != "baseline", cand["complexity"], cand["key"])
-        if old is None or rank < (old["role"] != "baseline", old["complexity"], old["key"]):
-            best[fp] = cand
-    return best
-
-
-def standing(
-    store: RunStore, config: SearchConfig, *, before: int | None = None, every: bool = False
-) -> list[dict]:
-    """The functions trained in the race, best first: fitness is the geometric-mean ratio to
-    the reference control on shared seeds, ``race`` is control/survived/eliminated/failed.
-
-    By default only the controls and the survivors (every racing seed trained), which are
-    what an incumbent is drawn from; ``before`` keeps functions first seen before that
-    generation; ``every`` adds the eliminated and failed ones.
-    """
-    seen = first_seen(store)
-    reps = representatives(store)
-    steps, n_max = config.steps, config.race_max_seeds
-    ref_key = f"baseline:{config.reference}"
-    ref = reps.get(next((fp for fp, c in reps.items() if c["key"] == ref_key), ""), None)
-    reference = _scores(store, ref["fingerprint"], steps, n_max) if ref else {}
-    rows = []
-    for fp, cand in reps.items():
-        if before is not None and seen.get(fp, before) >= before:
-            continue
-        values = _scores(store, fp, steps, n_max)
-        if not values:
-            continue
-        failed = any(math.isinf(v) for v in values.values())
-        if cand["role"] == "baseline":
-            race = "control"
-        elif failed:
-            race = "failed"
-        else:
-            race = "survived" if len(values) == n_max else "eliminated"
-        if not every and race not in ("control", "survived"):
-            continue
-        shared = {s: v for s, v in values.items() if s in reference}
-        fitness = None
-        if not failed and shared and reference and not any(map(math.isinf, reference.values())):
-            fitness = ratio_to_control(shared, reference)
-        rows.append(
-            {
-                "text": cand["text"],
-                "fitness": fitness,
-                "score": None if failed else _geomean(values.values()),
-                "seeds": len(values),
-                "race": race,
-                "complexity": cand["complexity"],
-                "fingerprint": fp,
-                "formula": cand["formula"],
-                "key": cand["key"],
-                "role": cand["role"],
-            }
-        )
-    worst = float("inf")
-    rows.sort(
-        key=lambda r: (
-            r["race"] in ("eliminated", "failed"),
-            worst if r["fitness"] is None else r["fitness"],
-            r["complexity"],
-            r["key"],
-        )
-    )
-    return rows
-
-
-def _scores(store: RunStore, fp: str, steps: int, n_max: int) -> dict[int, float]:
-    """The racing scores a function has, seed -> score, over seeds 0..n_max-1."""
-    out = {}
-    for seed in range(n_max):
-        value = search_score(store, fp, seed, steps)
-        if value is not None:
-            out[seed] = value
-    return out
-
-
-def _geomean(values) -> float:
-    values = list(values)
-    return math.exp(sum(math.log(v) for v in values) / len(values)) if values else math.nan
-
-
 def hall_of_fame(store: RunStore, config=None) -> list[dict]:
     """The candidates (not the controls), survivors first, then by fitness: the run's answer."""
     config = config or search_config(store)
     rows = [
         r
         for r in standing(store, config, every=True)
-        if r["role"] != "baseline" and r["race"] != "failed"
+        if r["role"] != "baseline" and r["race"] != Race.FAILED
     ]
     for rank, row in enumerate(rows, 1):
         row["rank"] = rank
     return rows[: config.hall_of_fame] if config.hall_of_fame else rows
-
-
-def stored_space(store: RunStore) -> SearchSpace:
-    """The space the run searched, as stored with it: its YAML file may have changed since."""
-    return space_from_dict(store.config["space"], f"{store.run_dir}/config.json")
 
 
 def _rank_name(row: dict) -> str:
@@ -191,19 +73,10 @@ def _rank_name(row: dict) -> str:
 def best_losses(
     store: RunStore, top: int, name: Callable[[dict], str] = _rank_name
 ) -> list[tuple[dict, LossSpec]]:
-    """The run's ``top`` best losses as (hall-of-fame row, spec), with the transform and
-    generator convention of the run's stored space; ``name(row)`` names each spec."""
-    space = stored_space(store)
+    """The run's ``top`` best losses as (hall-of-fame row, spec): each row's own stored spec
+    (``runs.store.spec_of``), named by ``name(row)``."""
     return [
-        (
-            row,
-            LossSpec.from_formula(
-                row["formula"],
-                name=name(row),
-                transform=space.transform,
-                generator=space.generator,
-            ),
-        )
+        (row, replace(spec_of(store.get_candidate(row["key"])), name=name(row)))
         for row in hall_of_fame(store)[:top]
     ]
 

@@ -18,6 +18,7 @@ import statistics
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from lossevo.fitness.scores import Race
 from lossevo.search.racing_stats import eliminate
 
 #: A stored score (lower is better), ``None`` while missing, ``math.inf`` for a failed training.
@@ -49,7 +50,7 @@ class Outcome:
     seeds: int
 
     def to_dict(self) -> dict:
-        return {"status": self.status, "seeds": self.seeds}
+        return {"status": str(self.status), "seeds": self.seeds}
 
 
 def scores_on(score: Score, name: str, n: int) -> dict[int, float] | None:
@@ -89,19 +90,19 @@ def race(
             if values is None:
                 raise RuntimeError(f"{name!r} has no score on seeds 0-{n - 1} after training")
             if any(math.isinf(v) for v in values.values()):
-                outcomes[name] = Outcome("failed", n)
+                outcomes[name] = Outcome(Race.FAILED, n)
             elif eliminate(
                 values,
                 {s: best[s] for s in range(n)} if settings.paired else best,
                 alpha=settings.alpha,
                 paired=settings.paired,
             ):
-                outcomes[name] = Outcome("eliminated", n)
+                outcomes[name] = Outcome(Race.ELIMINATED, n)
             else:
                 still.append(name)
         alive = still
     for name in alive:
-        outcomes[name] = Outcome("survived", settings.max_seeds)
+        outcomes[name] = Outcome(Race.SURVIVED, settings.max_seeds)
     return outcomes
 
 

@@ -26,42 +26,12 @@ from statistics import NormalDist
 
 import numpy as np
 
+from lossevo.fitness.scores import finite_scores, log_ratios, ratio_to_control
+
 __all__ = ["eliminate", "log_ratios", "power_seeds", "ratio_to_control", "sign_flip_p"]
 
 #: Largest sample whose sign-flip null distribution is enumerated exactly (2**16 sign patterns).
 EXACT_SIGN_FLIPS = 16
-
-
-def _finite_positive(values: Mapping[int, float | None], what: str) -> dict[int, float]:
-    """The finite values of ``values`` (None, NaN and infinities dropped), each checked > 0."""
-    out = {}
-    for seed, v in values.items():
-        if v is None or not math.isfinite(float(v)):
-            continue
-        if float(v) <= 0:
-            raise ValueError(f"{what} on seed {seed} is {v!r}: fitness must be positive")
-        out[seed] = float(v)
-    return out
-
-
-def log_ratios(
-    values: Mapping[int, float | None], control: Mapping[int, float | None]
-) -> dict[int, float]:
-    """``log(value / control)`` on every seed where both are finite, in seed order."""
-    xs, cs = _finite_positive(values, "value"), _finite_positive(control, "control")
-    return {s: math.log(xs[s]) - math.log(cs[s]) for s in sorted(xs.keys() & cs.keys())}
-
-
-def ratio_to_control(values: Mapping[int, float], control: Mapping[int, float]) -> float:
-    """Geometric mean over the shared seeds of ``value / control``: 0.91 means "0.91 x control".
-
-    Seeds where either side is None or not finite are not shared. ``ValueError`` when no seed
-    is shared, or a value is zero or negative (a log ratio needs positive fitness).
-    """
-    logs = log_ratios(values, control)
-    if not logs:
-        raise ValueError("no seed has a finite value on both sides: no ratio to the control")
-    return math.exp(math.fsum(logs.values()) / len(logs))
 
 
 def _t_sf(t: float, df: float) -> float:
@@ -124,8 +94,8 @@ def eliminate(
     if paired:
         logs = list(log_ratios(candidate, incumbent).values())
         return len(logs) >= 2 and paired_t_p(logs) < alpha
-    c = [math.log(v) for v in _finite_positive(candidate, "candidate").values()]
-    i = [math.log(v) for v in _finite_positive(incumbent, "incumbent").values()]
+    c = [math.log(v) for v in finite_scores(candidate, "candidate").values()]
+    i = [math.log(v) for v in finite_scores(incumbent, "incumbent").values()]
     return len(c) >= 2 and len(i) >= 2 and welch_p(c, i) < alpha
 
 

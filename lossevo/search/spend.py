@@ -14,8 +14,10 @@ from collections.abc import Iterator
 
 from tqdm import tqdm
 
+from lossevo.fitness.scores import steps_trained
 from lossevo.runs.store import RunStore
 from lossevo.search.config import SEARCH_STAGE, SearchConfig
+from lossevo.search.generation_stats import GenerationStats
 from lossevo.util.budget import parse_budget
 
 _SECONDS_KEY = "spent_seconds"
@@ -37,12 +39,12 @@ class Spend:
 
     def steps_stored(self) -> int:
         """Training steps of every stored search evaluation."""
-        return sum(e["budget"] for e in self.store.evaluations(stage=SEARCH_STAGE))
+        return sum(steps_trained(e) for e in self.store.evaluations(stage=SEARCH_STAGE))
 
     def steps_decided(self) -> int:
         """Training steps spent when the last generation finished (what decisions read)."""
         last = self.store.last_generation()
-        return int((last or {}).get("stats", {}).get("spent_steps", 0)) if last else 0
+        return int(GenerationStats.from_dict(last["stats"]).spent_steps) if last else 0
 
     def exhausted(self) -> bool:
         """True once the budget is spent: start no new generation."""

@@ -15,6 +15,7 @@ from deap import base, gp, tools
 from lossevo.loss.expr import LossExpr
 from lossevo.loss.formula import parse_formula, tree_to_text
 from lossevo.search.config import SearchConfig
+from lossevo.search.generation_stats import VariationStats
 from lossevo.search.gp import deap_to_tree, make_pset, tree_to_deap
 from lossevo.search.space import SearchSpace
 from lossevo.util.errors import LossevoError
@@ -40,7 +41,8 @@ class Individual(gp.PrimitiveTree):
 Accept = Callable[[Individual], str | None]
 #: Rejection reasons whose child is a known, valid loss (the same function as one already in the
 #: run or the generation): the best children to fill a generation with when too few are accepted.
-DUPLICATE_REASONS = ("duplicate_in_run", "duplicate_in_generation")
+DUPLICATE_IN_RUN, DUPLICATE_IN_GENERATION = "duplicate_in_run", "duplicate_in_generation"
+DUPLICATE_REASONS = (DUPLICATE_IN_RUN, DUPLICATE_IN_GENERATION)
 #: Draws of a random tree until one uses every leaf of the space.
 RANDOM_TREE_ATTEMPTS = 200
 
@@ -59,23 +61,33 @@ class Variation:
         self.pareto = config.selection == "nsga2"
 
     # ------------------------------------------------------------------- initial population
-    def initial_population(self) -> list[Individual]:
-        """The space's seeds, then random trees that use every leaf, distinct when possible.
+    def initial_population(
+        self, accept: Accept = accept_all, max_attempts: int | None = None
+    ) -> tuple[list[Individual], VariationStats]:
+        """The space's seeds, then random trees that ``accept`` takes, through the same
+        acceptance loop as every later generation (see :meth:`offspring`).
 
         Reseeds ``random`` with ``config.seed``, so the initial population is a function of
-        the space and the config.
+        the space and the config. Seeds are the user's chosen starting points: each goes to
+        ``accept`` (so it is screened and recorded) and is kept whatever it says.
         """
         random.seed(self.config.seed)
         seeds = [
             Individual(tree_to_deap(t, self.pset), self.pareto) for t in self.space.seed_trees()
         ][: self.config.population]
+        k = self.config.population - len(seeds)
+        filling = _Filling(accept, k)
+        for ind in seeds:
+            accept(ind)
         seen = {key for key in map(self.canonical_key, seeds) if key is not None}
-        rest = []
-        for _ in range(self.config.population - len(seeds)):
+
+        def distinct() -> Individual:  # distinct functions even when every tree is accepted
             ind = self.random_individual(avoid=seen)
             seen.add(self.canonical_key(ind))
-            rest.append(ind)
-        return seeds + rest
+            return ind
+
+        filling.from_random(distinct, k if max_attempts is None else max_attempts)
+        return seeds + filling.result(self._best_rejected), filling.stats
 
     def random_individual(self, avoid: set | frozenset = frozenset()) -> Individual:
         """A ramped half-and-half tree that uses every leaf and whose key is not in ``avoid``.
@@ -142,7 +154,7 @@ class Variation:
         k: int,
         accept: Accept,
         max_attempts: int,
-    ) -> tuple[list[Individual], dict]:
+    ) -> tuple[list[Individual], VariationStats]:
         """Up to ``k`` children that ``accept`` takes, and how they were found.
 
         Rounds of selection, crossover and mutation (``k`` parents a round) are drawn; each child
@@ -152,44 +164,17 @@ class Variation:
         known losses before screening failures, then by the fitness they carry, distinct text
         first), so exactly ``k`` come back whenever anything was tried. With ``accept_all``
         and ``max_attempts == k`` this is one round: the classic generational step.
-
-        Stats: ``attempts`` (candidates given to ``accept``: children and random trees),
-        ``accepted``, ``rejected`` (reason -> count), ``random_fill`` (accepted random trees),
-        ``short`` (rejected candidates used to fill); ``attempts == accepted + sum(rejected)``
-        and ``len(children) == accepted + short``.
         """
-        stats: dict = {"attempts": 0, "accepted": 0, "rejected": {}, "random_fill": 0, "short": 0}
-        children: list[Individual] = []
-        rejected: list[tuple[str, Individual]] = []
-
-        def consider(ind: Individual) -> bool:
-            stats["attempts"] += 1
-            reason = accept(ind)
-            if reason is None:
-                children.append(ind)
-                stats["accepted"] += 1
-            else:
-                stats["rejected"][reason] = stats["rejected"].get(reason, 0) + 1
-                rejected.append((reason, ind))
-            return len(children) >= k
-
+        filling = _Filling(accept, k)
         if k <= 0:
-            return children, stats
-        done = False
-        while not done and stats["attempts"] < max_attempts:
+            return [], filling.stats
+        while not filling.done and filling.stats.attempts < max_attempts:
             for child in self._vary(population, k):
-                done = consider(child)
-                if done or stats["attempts"] >= max_attempts:
+                filling.consider(child)
+                if filling.done or filling.stats.attempts >= max_attempts:
                     break
-        for _ in range(max_attempts):
-            if len(children) >= k:
-                break
-            before = len(children)
-            consider(self.random_individual())
-            stats["random_fill"] += len(children) - before
-        fill = self._best_rejected(rejected, k - len(children), {str(c) for c in children})
-        stats["short"] = len(fill)
-        return children + fill, stats
+        filling.from_random(self.random_individual, max_attempts)
+        return filling.result(self._best_rejected), filling.stats
 
     def _best_rejected(
         self, rejected: list[tuple[str, Individual]], n: int, taken: set[str]
@@ -264,6 +249,47 @@ class Variation:
             Individual(tree_to_deap(parse_formula(f, ops), self.pset), self.pareto)
             for f in formulas
         ]
+
+
+class _Filling:
+    """The acceptance loop a generation is filled by: candidates go to ``accept`` until ``k``
+    are taken; the rejected are kept with their reasons, to fill a generation that is short."""
+
+    def __init__(self, accept: Accept, k: int):
+        self.accept, self.k = accept, k
+        self.children: list[Individual] = []
+        self.rejected: list[tuple[str, Individual]] = []
+        self.stats = VariationStats()
+
+    @property
+    def done(self) -> bool:
+        return len(self.children) >= self.k
+
+    def consider(self, ind: Individual) -> None:
+        self.stats.attempts += 1
+        reason = self.accept(ind)
+        if reason is None:
+            self.children.append(ind)
+            self.stats.accepted += 1
+        else:
+            self.stats.reject(reason)
+            self.rejected.append((reason, ind))
+
+    def from_random(self, draw: Callable[[], Individual], max_attempts: int) -> None:
+        """Random trees through ``accept`` until done, at most ``max_attempts`` of them."""
+        for _ in range(max_attempts):
+            if self.done:
+                break
+            before = len(self.children)
+            self.consider(draw())
+            self.stats.random_fill += len(self.children) - before
+
+    def result(self, best_rejected) -> list[Individual]:
+        """The accepted children, then the best rejected ones up to ``k``."""
+        taken = {str(c) for c in self.children}
+        fill = best_rejected(self.rejected, self.k - len(self.children), taken)
+        self.stats.short = len(fill)
+        return self.children + fill
 
 
 def str_formula(ind: Individual) -> str:

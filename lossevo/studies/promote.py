@@ -165,8 +165,8 @@ def check_stage_files(stage: Stage) -> None:
 
 
 def run_losses(run: str | os.PathLike, top: int) -> list[tuple[str, LossSpec]]:
-    """The search run's ``top`` best losses as (name, spec), with the run's transform and
-    generator convention (as ``lossevo export`` writes them)."""
+    """The search run's ``top`` best losses as (name, spec), each with its own stored transform
+    and generator convention (as ``lossevo export`` writes them)."""
     if top < 1:
         raise ProtocolError(f"--top must be at least 1, got {top}")
     with RunStore.open(run, kind="search", readonly=True) as store:
@@ -230,11 +230,10 @@ def _open_store(out: Path, config: dict, resuming: bool) -> RunStore:
     for name, loss in config["losses"].items():
         spec = LossSpec.from_dict(loss)
         store.put_candidate(
+            spec,
             key=name,
+            name=name,
             role=config["role"][name],
-            formula=spec.expr.formula,
-            text=spec.expr.text,
-            complexity=spec.expr.complexity,
             fingerprint=loss["fingerprint"],
             first_generation=-1,
         )

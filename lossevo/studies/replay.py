@@ -67,12 +67,10 @@ def _open_store(out: Path, protocol: Protocol, resuming: bool) -> tuple[RunStore
 def _record_losses(store: RunStore, specs: dict[str, LossSpec], prints: dict[str, str]) -> None:
     for name, spec in specs.items():
         store.put_candidate(
+            spec,
             key=name,
+            name=name,
             role=ROLE,
-            formula=spec.expr.formula,
-            text=spec.expr.text,
-            latex=spec.expr.latex,
-            complexity=spec.expr.complexity,
             detail=spec.note,
             fingerprint=prints[name],
             first_generation=-1,
