@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import sympy as sp
 
 from lossevo.loss import codegen
-from lossevo.loss.formula import Tree, parse_formula, tree_to_text
+from lossevo.loss.formula import CHAINS, Tree, chain_links, parse_formula, tree_to_text
 from lossevo.loss.ops import LEAVES, Y_PRED, Y_REAL, get_op
 
 #: Significant digits kept in constants, so float noise does not split identical candidates.
@@ -35,6 +35,12 @@ def tree_to_sympy(tree: Tree) -> sp.Expr:
     if isinstance(tree, float | int):
         return sp.Float(float(tree))
     name, args = tree
+    if name in CHAINS:  # a flat chain is built in a loop: its length costs no recursion
+        first, links = chain_links(tree)
+        expr = tree_to_sympy(first)
+        for op, arg in links:
+            expr = get_op(op).build(expr, tree_to_sympy(arg))
+        return expr
     return get_op(name).build(*(tree_to_sympy(a) for a in args))
 
 

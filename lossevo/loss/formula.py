@@ -7,8 +7,10 @@ leaves, arithmetic and calls of registered operators; nothing is ever evaluated.
 
 Formulas are bounded before any SymPy work, so no input reaches a recursion limit or grows
 without bound: at most ``MAX_FORMULA_CHARS`` characters, ``MAX_NODES`` nodes and ``MAX_DEPTH``
-levels of nesting (a chain ``a + b + c`` nests one level per operator). The shipped search spaces
-build trees of height at most 8 and 40 nodes, so the bounds leave a wide margin.
+levels of nesting. A flat chain ``a + b - c + ...`` or ``a * b / c * ...`` is one level, whatever
+its length: the parser and every walk over a tree follow a chain in a loop, not by recursion, so
+only real nesting (parentheses, calls, powers) can reach the depth bound. The shipped search
+spaces build trees of height at most 8 and 40 nodes, so the bounds leave a wide margin.
 """
 
 from __future__ import annotations
@@ -37,6 +39,8 @@ class FormulaError(LossevoError):
 
 
 _BINOPS = {ast.Add: "add", ast.Sub: "sub", ast.Mult: "mul", ast.Div: "div"}
+#: Operators that chain flat: a left-nested run of one family is one level of nesting.
+CHAINS = {"add": "sum", "sub": "sum", "mul": "product", "div": "product"}
 _POWERS = {2: "square", 3: "cube"}
 
 
@@ -68,8 +72,8 @@ def parse_formula(text: str, allowed_ops: set[str] | None = None) -> Tree:
 
 def _too_deep(what: str) -> str:
     return (
-        f"{what} nests more than {MAX_DEPTH} levels deep; write long sums or products "
-        f"in groups, e.g. (a + b) + (c + d)"
+        f"{what} nests more than {MAX_DEPTH} levels deep (a flat chain a + b + c counts as one); "
+        f"remove parentheses or calls nested inside each other"
     )
 
 
@@ -124,15 +128,40 @@ def _convert(node: ast.AST, allowed: set[str] | None, counter: list[int], depth:
     if isinstance(node, ast.BinOp):
         if isinstance(node.op, ast.Pow):
             return _op(_power_name(node), (child(node.left),), allowed, node)
-        name = _BINOPS.get(type(node.op))
-        if name is None:
-            raise FormulaError(f"operator {type(node.op).__name__} {_where(node)} is not allowed")
-        left = child(node.left)
-        return _op(name, (left, child(node.right)), allowed, node)
+        return _chain(node, allowed, counter, depth)
     if isinstance(node, ast.Call):
         name = _call_name(node)
         return _op(name, tuple(child(arg) for arg in node.args), allowed, node)
     raise FormulaError(f"{type(node).__name__} {_where(node)} is not allowed in a formula")
+
+
+def _binop_name(node: ast.BinOp) -> str:
+    name = _BINOPS.get(type(node.op))
+    if name is None:
+        raise FormulaError(f"operator {type(node.op).__name__} {_where(node)} is not allowed")
+    return name
+
+
+def _chain(node: ast.BinOp, allowed: set[str] | None, counter: list[int], depth: int) -> Tree:
+    """``a + b - c ...`` (or ``a * b / c ...``) as one level: its links are walked in a loop."""
+    family = CHAINS[_binop_name(node)]
+    links: list[ast.BinOp] = [node]  # outermost first: ast nests a chain to the left
+    while (
+        isinstance(links[-1].left, ast.BinOp)
+        and type(links[-1].left.op) in _BINOPS
+        and CHAINS[_BINOPS[type(links[-1].left.op)]] == family
+    ):
+        links.append(links[-1].left)
+        counter[0] += 1
+        if counter[0] > MAX_NODES:
+            raise FormulaError(
+                f"formula has more than {MAX_NODES} nodes; at most {MAX_NODES} are accepted"
+            )
+    tree = _convert(links[-1].left, allowed, counter, depth + 1)
+    for link in reversed(links):
+        right = _convert(link.right, allowed, counter, depth + 1)
+        tree = _op(_binop_name(link), (tree, right), allowed, link)
+    return tree
 
 
 def _constant(node: ast.Constant) -> float:
@@ -140,7 +169,8 @@ def _constant(node: ast.Constant) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise FormulaError(f"only numbers are allowed as constants, got {value!r} {_where(node)}")
     if abs(value) > MAX_CONSTANT or not math.isfinite(value):
-        shown = f"{value:.3g}" if isinstance(value, float) else f"{str(value)[:12]}..."
+        # repr, not a rounded form: 1000000.5 must not read as 1e+06, inside the range
+        shown = repr(value) if isinstance(value, float) else f"{str(value)[:12]}..."
         raise FormulaError(
             f"constant {shown} {_where(node)} is outside [-{MAX_CONSTANT:g}, {MAX_CONSTANT:g}]"
         )
@@ -197,23 +227,64 @@ def tree_to_text(tree: Tree) -> str:
         text = repr(float(tree))
         return f"({text})" if tree < 0 else text
     name, args = tree
-    if name in _INFIX:
-        return f"({tree_to_text(args[0])} {_INFIX[name]} {tree_to_text(args[1])})"
+    if name in _INFIX:  # a chain is written flat: nested parentheses would hit the bounds
+        first, links = chain_links(tree)
+        rest = "".join(f" {_INFIX[op]} {tree_to_text(arg)}" for op, arg in links)
+        return f"({tree_to_text(first)}{rest})"
     if name == "neg":  # a negated constant stays a neg node: "(-2.0)" would parse as -2.0
         inner = args[0]
         return f"neg({inner!r})" if isinstance(inner, float) else f"(-{tree_to_text(inner)})"
     return f"{name}({', '.join(tree_to_text(a) for a in args)})"
 
 
+def chain_links(tree: tuple) -> tuple[Tree, list[tuple[str, Tree]]]:
+    """A chain's first operand and its ``(operator, operand)`` links in order, found in a loop.
+
+    ``((a + b) - c)`` gives ``(a, [("add", b), ("sub", c)])``; a node outside :data:`CHAINS` is
+    its own first operand with its arguments as links of its name.
+    """
+    name, args = tree
+    family = CHAINS.get(name)
+    if family is None:
+        return tree, []
+    links: list[tuple[str, Tree]] = []
+    while isinstance(tree, tuple) and CHAINS.get(tree[0]) == family:
+        links.append((tree[0], tree[1][1]))
+        tree = tree[1][0]
+    links.reverse()
+    return tree, links
+
+
+def _operands(tree: Tree) -> list[Tree]:
+    """The subtrees one level below ``tree`` (a whole chain's operands for a chain)."""
+    if not isinstance(tree, tuple):
+        return []
+    if tree[0] in CHAINS:
+        first, links = chain_links(tree)
+        return [first, *(arg for _, arg in links)]
+    return list(tree[1])
+
+
 def tree_size(tree: Tree) -> int:
     """Number of nodes in a tree."""
+    if isinstance(tree, tuple) and tree[0] in CHAINS:
+        first, links = chain_links(tree)
+        return len(links) + tree_size(first) + sum(tree_size(a) for _, a in links)
     if isinstance(tree, tuple):
         return 1 + sum(tree_size(a) for a in tree[1])
     return 1
 
 
+def tree_depth(tree: Tree) -> int:
+    """Levels of nesting as the parser counts them: a leaf is 1, a flat chain one level."""
+    return 1 + max((tree_depth(a) for a in _operands(tree)), default=0)
+
+
 def tree_ops(tree: Tree) -> set[str]:
     """The operator names a tree uses."""
+    if isinstance(tree, tuple) and tree[0] in CHAINS:
+        first, links = chain_links(tree)
+        return {op for op, _ in links}.union(tree_ops(first), *(tree_ops(a) for _, a in links))
     if isinstance(tree, tuple):
         return {tree[0]}.union(*(tree_ops(a) for a in tree[1]))
     return set()
