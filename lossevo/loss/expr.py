@@ -65,6 +65,24 @@ def round_constants(expr: sp.Expr, digits: int = CONSTANT_DIGITS) -> sp.Expr:
     return expr.xreplace(replacements) if replacements else expr
 
 
+def fold_numbers(expr: sp.Expr) -> sp.Expr:
+    """Evaluate each constant subexpression left symbolic, such as ``tanh(1)`` or ``E``.
+
+    Rounding can turn a function's float argument into an exact integer, which SymPy then
+    keeps unevaluated; typed back, the same text reads as a float and evaluates. Folding makes
+    both the same number, so the displayed text parses back to the same key.
+    """
+    replacements = {}
+    walk = sp.preorder_traversal(expr)
+    for sub in walk:
+        if sub.is_number and not sub.is_Number:
+            value = sub.evalf(CONSTANT_DIGITS + 5)
+            if value.is_Float:
+                replacements[sub] = value
+            walk.skip()
+    return expr.xreplace(replacements) if replacements else expr
+
+
 class _SimplifyTimeout(BaseException):
     """Raised by the alarm inside sympy.simplify; a BaseException so sympy cannot swallow it."""
 
@@ -106,7 +124,7 @@ def canonicalize(expr: sp.Expr, seconds: float = SIMPLIFY_SECONDS) -> sp.Expr:
     > 0, ``simplify`` is also tried on small expressions under that wall-clock budget, and its
     result is kept only if it is no larger and still printable to torch. It never hangs.
     """
-    expr = _merge_nested_abs(round_constants(expr))
+    expr = _merge_nested_abs(round_constants(fold_numbers(round_constants(expr))))
     if seconds <= 0 or sp.count_ops(expr) > SIMPLIFY_MAX_OPS:
         return expr
     simplified = _simplify_bounded(expr, seconds)
