@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import sympy as sp
 
 from lossevo.loss import codegen
-from lossevo.loss.formula import Tree, parse_formula, tree_to_text
+from lossevo.loss.formula import CHAINS, Tree, chain_links, parse_formula, tree_to_text
 from lossevo.loss.ops import LEAVES, Y_PRED, Y_REAL, get_op
 
 #: Significant digits kept in constants, so float noise does not split identical candidates.
@@ -35,6 +35,12 @@ def tree_to_sympy(tree: Tree) -> sp.Expr:
     if isinstance(tree, float | int):
         return sp.Float(float(tree))
     name, args = tree
+    if name in CHAINS:  # a flat chain is built in a loop: its length costs no recursion
+        first, links = chain_links(tree)
+        expr = tree_to_sympy(first)
+        for op, arg in links:
+            expr = get_op(op).build(expr, tree_to_sympy(arg))
+        return expr
     return get_op(name).build(*(tree_to_sympy(a) for a in args))
 
 
@@ -56,6 +62,24 @@ def round_constants(expr: sp.Expr, digits: int = CONSTANT_DIGITS) -> sp.Expr:
     So ``2*x`` typed by a user and ``x + x`` built by a tree get the same canonical key.
     """
     replacements = {f: _rounded(float(f), digits) for f in expr.atoms(sp.Float)}
+    return expr.xreplace(replacements) if replacements else expr
+
+
+def fold_numbers(expr: sp.Expr) -> sp.Expr:
+    """Evaluate each constant subexpression left symbolic, such as ``tanh(1)`` or ``E``.
+
+    Rounding can turn a function's float argument into an exact integer, which SymPy then
+    keeps unevaluated; typed back, the same text reads as a float and evaluates. Folding makes
+    both the same number, so the displayed text parses back to the same key.
+    """
+    replacements = {}
+    walk = sp.preorder_traversal(expr)
+    for sub in walk:
+        if sub.is_number and not sub.is_Number:
+            value = sub.evalf(CONSTANT_DIGITS + 5)
+            if value.is_Float:
+                replacements[sub] = value
+            walk.skip()
     return expr.xreplace(replacements) if replacements else expr
 
 
@@ -100,7 +124,7 @@ def canonicalize(expr: sp.Expr, seconds: float = SIMPLIFY_SECONDS) -> sp.Expr:
     > 0, ``simplify`` is also tried on small expressions under that wall-clock budget, and its
     result is kept only if it is no larger and still printable to torch. It never hangs.
     """
-    expr = _merge_nested_abs(round_constants(expr))
+    expr = _merge_nested_abs(round_constants(fold_numbers(round_constants(expr))))
     if seconds <= 0 or sp.count_ops(expr) > SIMPLIFY_MAX_OPS:
         return expr
     simplified = _simplify_bounded(expr, seconds)

@@ -107,6 +107,8 @@ class Op:
     arity: int
     build: Callable[..., sp.Expr]
     semantics: str
+    #: Takes ``arity`` or more arguments (SymPy's Min and Max as displayed).
+    variadic: bool = False
 
 
 OPS: dict[str, Op] = {
@@ -133,10 +135,61 @@ OPS: dict[str, Op] = {
 }
 
 
+def _shown_log(a: sp.Expr) -> sp.Expr:
+    """A displayed ``log``: its argument is spelled out protected, ``Abs(x) + 1.0e-8``."""
+    return sp.log(a) if a.is_positive else _log(a)
+
+
+def _shown_sqrt(a: sp.Expr) -> sp.Expr:
+    return sp.sqrt(a) if a.is_positive else _sqrt(a)
+
+
+def _shown_exp(a: sp.Expr) -> sp.Expr:
+    """A displayed ``exp``: its argument is spelled out bounded, ``2*Min(20, x)``."""
+    return sp.exp(a) if a.has(sp.Min) else _exp(a)
+
+
+def _shown_div(a: sp.Expr, b: sp.Expr) -> sp.Expr:
+    """A displayed ``/``: its denominator is spelled out guarded, ``guard(x)`` or ``Abs(...)``."""
+    return a / b if b.is_zero is False else _div(a, b)
+
+
+def _shown_pow(base: sp.Expr, numerator: sp.Expr, denominator: sp.Expr) -> sp.Expr:
+    """A displayed power ``base**(p/q)``; a fractional one of ``|base|``, a negative one a ``/``."""
+    p, q = float(numerator), float(denominator)
+    exponent = sp.Rational(int(p), int(q)) if p.is_integer() and q.is_integer() else p / q
+    exponent = sp.sympify(exponent)
+    if exponent < 0:
+        return _shown_div(sp.Integer(1), _shown_pow(base, -numerator, denominator))
+    if exponent.is_Integer:
+        return base**exponent
+    return sp.Abs(base) ** exponent
+
+
+#: The forms the canonical text prints that formulas spell otherwise (see ``formula``): a text
+#: that uses one is read as displayed, so what ``show`` prints can be typed back. Not offered
+#: to searches. ``log``, ``sqrt`` and ``/`` of such a text are the plain functions where the
+#: argument is already kept positive (nonzero), as the display spells it out, else protected.
+SHOWN_OPS: dict[str, Op] = {
+    op.name: op
+    for op in [
+        Op("Abs", 1, sp.Abs, "|a|"),
+        Op("Min", 2, sp.Min, "min(a, b, ...)", variadic=True),
+        Op("Max", 2, sp.Max, "max(a, b, ...)", variadic=True),
+        Op("guard", 1, guard, f"a + {EPS:g} if a >= 0 else a - {EPS:g}"),
+        Op("shown_log", 1, _shown_log, "log(a) for a > 0, else log(|a| + eps)"),
+        Op("shown_sqrt", 1, _shown_sqrt, "sqrt(a) for a > 0, else sqrt(|a| + eps)"),
+        Op("shown_exp", 1, _shown_exp, "exp(a) when a holds its Min, else exp(min(a, 20))"),
+        Op("shown_div", 2, _shown_div, "a / b for b != 0, else a / guard(b)"),
+        Op("shown_pow", 3, _shown_pow, "a**(p/q), of |a| when p/q is fractional"),
+    ]
+}
+
+
 def get_op(name: str) -> Op:
     """The operator called ``name``, or a ValueError that lists the known ones."""
     try:
-        return OPS[name]
+        return OPS[name] if name in OPS else SHOWN_OPS[name]
     except KeyError:
         known = ", ".join(sorted(OPS))
         raise ValueError(f"unknown operator {name!r}; known operators: {known}") from None
