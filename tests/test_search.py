@@ -10,9 +10,10 @@ import time
 
 import pytest
 
+from lossevo.loss.expr import LossExpr
 from lossevo.runs.store import RunStore
-from lossevo.search.config import SearchConfig
-from lossevo.search.leaderboard import hall_of_fame
+from lossevo.search.config import PENALTY, SearchConfig
+from lossevo.search.leaderboard import hall_of_fame, standing
 from lossevo.search.run import resume_search, start_search
 
 TINY = dict(
@@ -92,11 +93,29 @@ def test_same_seed_same_store(tmp_path):
 
 
 def test_elites_survive(tmp_path):
+    """Generation g's two best (fitness, then formula text, as selection ranks them) open
+    generation g+1's population, so the best fitness never gets worse."""
     run = start_search(tmp_path / "run", tiny(elites=2), progress=False, echo=lambda s: None)
     with RunStore.open(run, kind="search") as store:
         gens = store.generations()
-        for before, after in zip(gens, gens[1:], strict=False):
-            assert after["stats"]["best"] <= before["stats"]["best"]
+        fitness = {r["fingerprint"]: r["fitness"] for r in standing(store, tiny(), every=True)}
+        candidates = {
+            LossExpr.from_text(c["formula"]).key: c
+            for c in store.candidates()
+            if c["role"] == "candidate"
+        }
+
+    def value(formula: str) -> float:
+        cand = candidates[LossExpr.from_text(formula).key]
+        found = fitness.get(cand["fingerprint"]) if cand["verdict"] == "passed" else None
+        return PENALTY if found is None else found
+
+    assert len(gens) == 3
+    for before, after in zip(gens, gens[1:], strict=False):
+        ranked = sorted(before["population"], key=lambda f: (value(f), f))
+        assert after["population"][:2] == ranked[:2]
+        assert value(ranked[0]) < PENALTY  # a real function, not two penalised ones
+        assert after["stats"]["best"] <= before["stats"]["best"]
 
 
 def test_resume_extends_a_finished_run(tmp_path):
