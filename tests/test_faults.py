@@ -25,6 +25,9 @@ from cli_harness import ROOT, assert_one_line_error, run_cli
 
 from lossevo.runs.store import RunStore
 
+#: Every test here kills or starves whole searches (tens of seconds each): the full suite's.
+pytestmark = pytest.mark.slow
+
 SEARCH = [
     "--task", "probe", "--space", "ganetic", "--population", "8", "--generations", "3",
     "--seed", "5", "--steps", "60", "--race-max-seeds", "3", "--verdict-top", "2",
@@ -166,7 +169,6 @@ def test_killed_serial_search_resumes_to_the_uninterrupted_result(reference, tmp
     assert outcome(run) == done
 
 
-@pytest.mark.slow
 def test_killed_ray_search_resumes_to_the_uninterrupted_result(reference, tmp_path):
     """Ray: the driver is killed while racing, with its workers in flight; Ray's own processes
     die with it or are left to time out, and the resumed run starts a fresh local cluster."""
@@ -193,7 +195,6 @@ def small_disk(tmp_path):
         subprocess.run(["umount", str(mount)], check=False)
 
 
-@pytest.mark.slow
 def test_a_full_disk_fails_in_one_line_and_resume_completes_identically(
     reference, small_disk, tmp_path
 ):
