@@ -6,6 +6,10 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import os
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -112,6 +116,8 @@ def test_loss_module_describes_itself():
 
 @pytest.fixture(scope="module")
 def probe_run(tmp_path_factory):
+    """A finished one-generation probe run that no test changes (resume works on a copy), so
+    each test passes alone and in any order."""
     run_dir = tmp_path_factory.mktemp("api") / "run"
     return lossevo.evolve(run_dir, task="probe", population=4, generations=1, progress=False)
 
@@ -158,13 +164,17 @@ def test_best_losses_are_modules_in_leaderboard_order(probe_run, tmp_path):
         torch.testing.assert_close(got, want, rtol=0, atol=0, equal_nan=True)
 
 
-def test_resume_extends_a_run_and_open_run_reads_it(probe_run):
-    opened = lossevo.open_run(probe_run.run_dir)
+def test_resume_extends_a_run_and_open_run_reads_it(probe_run, tmp_path):
+    run_dir = tmp_path / "run"  # a copy: the shared run stays as every other test expects it
+    shutil.copytree(probe_run.run_dir, run_dir)
+    opened = lossevo.open_run(run_dir)
     assert opened.generations_done == 1 and opened.leaderboard() == probe_run.leaderboard()
-    resumed = lossevo.resume(probe_run.run_dir, generations=2, progress=False)
+    resumed = lossevo.resume(run_dir, generations=2, progress=False)
     assert resumed.generations_done == 2 and resumed.leaderboard()
+    assert [g["generation"] for g in resumed.to_json()["generations"]] == [0, 1]
+    assert lossevo.open_run(probe_run.run_dir).generations_done == 1
     with pytest.raises(lossevo.LossevoError, match="contradicts the stored run"):
-        lossevo.resume(probe_run.run_dir, seed=99, progress=False)
+        lossevo.resume(run_dir, seed=99, progress=False)
 
 
 @pytest.mark.parametrize(
@@ -206,3 +216,24 @@ def test_api_and_cli_refuse_with_the_same_line(api_call, cli_args, tmp_path):
     line = assert_one_line_error(run_cli(*cli_args, cwd=tmp_path))
     assert line == f"lossevo: error: {err.value}".replace(str(tmp_path) + "/", "")
     assert not (tmp_path / "r").exists()
+
+
+def test_importing_lossevo_leaves_torch_unloaded_until_the_api_is_used():
+    """``import lossevo`` (and so every ``lossevo.util`` import in a fresh process) is cheap;
+    the API's names still import as written in the README."""
+    code = (
+        "import sys, lossevo\n"
+        "assert 'torch' not in sys.modules, 'import lossevo loaded torch'\n"
+        "assert set(lossevo.__all__) <= set(dir(lossevo))\n"
+        "try:\n"
+        "    lossevo.no_such_name\n"
+        "except AttributeError:\n"
+        "    pass\n"
+        "else:\n"
+        "    raise SystemExit('a missing name did not raise AttributeError')\n"
+        "from lossevo import evolve, GanLoss\n"
+        "assert evolve is lossevo.api.evolve and 'torch' in sys.modules\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(PACKAGE.parent)}
+    result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr

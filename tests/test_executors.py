@@ -81,6 +81,7 @@ def test_unreachable_address_fails_fast_before_touching_ray():
         list(make_executor("probe", {"bogus": 1}).run([job("a")]))
 
 
+@pytest.mark.slow  # a local Ray cluster
 def test_timeout_kills_and_reports_the_slow_job(cluster):
     jobs = [job("slow", steps=1_000_000)] + [job(f"quick{i}", seed=i) for i in range(3)]
     with RayExecutor("probe", {}, workers=2, timeout_s=3.0) as executor:
@@ -93,6 +94,7 @@ def test_timeout_kills_and_reports_the_slow_job(cluster):
     assert all(r["status"] == "ok" and r["attempts"] == 1 for r in results.values())
 
 
+@pytest.mark.slow  # a local Ray cluster
 def test_serial_and_ray_agree(serial, shared):
     jobs = small_batch()
     progressed = []
@@ -110,6 +112,7 @@ def test_serial_and_ray_agree(serial, shared):
     assert again <= pids or len(pids) == 1  # the same actors serve the next batch
 
 
+@pytest.mark.slow  # a local Ray cluster
 def test_failing_job_is_reported_after_a_retry(serial, shared):
     jobs = [job("bad", BAD_LOSS), job("good1", seed=1), job("good2", "hinge")]
     serial_results = {j.job_id: r for j, r in serial.run(jobs)}
@@ -123,6 +126,7 @@ def test_failing_job_is_reported_after_a_retry(serial, shared):
         json.dumps(results)
 
 
+@pytest.mark.slow  # a local Ray cluster
 def test_killed_actor_job_is_retried_on_a_replacement(shared):
     jobs = [job(f"long{i}", steps=1500) for i in range(3)]  # identical payloads: equal fitness
     results, killed = {}, []
@@ -169,12 +173,13 @@ def _busy_actor_pids() -> list[int]:
     return pids
 
 
+@pytest.mark.slow  # a local Ray cluster
 def test_search_through_ray_survives_a_killed_actor_and_equals_serial(shared, tmp_path):
     from test_search import snapshot, tiny
 
     from lossevo.search.run import create_run, run_on, start_search
 
-    config = tiny(steps=600, verdict_steps=600, generations=2)
+    config = tiny(steps=600, verdict_steps=600, generations=1)  # a kill lands in generation 0
     killed: list[int] = []
 
     def killer():

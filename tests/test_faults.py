@@ -1,15 +1,17 @@
-"""Faults: a probe search killed with SIGKILL at random points and resumed, again and again,
-ends with the store of an uninterrupted run; serial and on Ray. And a disk that fills: the run
-fails in one line (or completes), and once space is freed, resume completes identically.
+"""Faults: a probe search killed with SIGKILL and resumed, again and again, ends with the store
+of an uninterrupted run, and nothing stored is trained again; serial and on Ray. And a disk that
+fills: the run fails in one line (or completes), and once space is freed, resume completes
+identically.
 
-Kill points are evaluation counts drawn from a seeded RNG and observed by polling run.db
-read-only, so the test does not depend on how fast the machine is.
+Kill points are evaluation counts taken from the uninterrupted run's stages (the first
+generation, the racing of a later one, the verdict) and observed by polling run.db read-only, so
+the test does not depend on how fast the machine is.
 """
 
 from __future__ import annotations
 
+import json
 import os
-import random
 import shutil
 import signal
 import sqlite3
@@ -23,12 +25,14 @@ from cli_harness import ROOT, assert_one_line_error, run_cli
 
 from lossevo.runs.store import RunStore
 
+#: Every test here kills or starves whole searches (tens of seconds each): the full suite's.
+pytestmark = pytest.mark.slow
+
 SEARCH = [
     "--task", "probe", "--space", "ganetic", "--population", "8", "--generations", "3",
     "--seed", "5", "--steps", "60", "--race-max-seeds", "3", "--verdict-top", "2",
     "--verdict-seeds", "2", "--verdict-steps", "60", "--quiet",
 ]  # fmt: skip
-KILLS = 3
 
 
 def _evaluations(run: Path) -> int:
@@ -44,21 +48,50 @@ def _evaluations(run: Path) -> int:
 
 
 def outcome(run: Path) -> dict:
-    """What must be identical: the views' bytes, the populations, and every evaluation."""
+    """What must be identical (timings aside): the views' bytes, the candidates, the
+    populations with their statistics, and every evaluation with its metrics."""
     with RunStore.open(run, kind="search", readonly=True) as store:
         evaluations = sorted(
-            (e["fingerprint"], e["seed"], e["budget"], e["status"], e["fitness"])
+            (
+                e["stage"],
+                e["fingerprint"],
+                e["seed"],
+                e["budget"],
+                e["status"],
+                e["fitness"],
+                json.dumps(e["metrics"], sort_keys=True),
+            )
             for e in store.evaluations()
         )
+        candidates = sorted(
+            (c["key"], c["verdict"], c["fingerprint"], c["first_generation"])
+            for c in store.candidates()
+        )
         populations = [
-            (g["generation"], g["population"], g["rng_state"]) for g in store.generations()
+            (
+                g["generation"],
+                g["population"],
+                g["rng_state"],
+                json.dumps(g["stats"], sort_keys=True),
+            )
+            for g in store.generations()
         ]
     return {
         "hall_of_fame.csv": (run / "hall_of_fame.csv").read_bytes(),
         "pareto.csv": (run / "pareto.csv").read_bytes(),
+        "candidates": candidates,
         "populations": populations,
         "evaluations": evaluations,
     }
+
+
+def stored(run: Path) -> dict[tuple, float]:
+    """Each stored evaluation's identity and the time it was written."""
+    with RunStore.open(run, kind="search", readonly=True) as store:
+        return {
+            (e["stage"], e["fingerprint"], e["seed"], e["budget"]): e["created"]
+            for e in store.evaluations()
+        }
 
 
 def _start(args: list[str]) -> subprocess.Popen:
@@ -80,48 +113,68 @@ def _kill_at(proc: subprocess.Popen, run: Path, count: int, deadline: float) -> 
     return True
 
 
-def killed_and_resumed(run: Path, total: int, workers: list[str], seed: int) -> int:
-    """Start the search, kill it at KILLS random evaluation counts, resuming after each, then
-    resume to the end. Returns how many kills landed (a run can finish before a kill point)."""
-    points = sorted(random.Random(seed).sample(range(1, total), KILLS))
+def killed_and_resumed(run: Path, points: list[int], workers: list[str]) -> None:
+    """Start the search, kill it once it holds each of ``points`` evaluations, resuming after
+    each, then resume to the end. Every kill must land before the run finishes, and the final
+    session trains only what no earlier session stored (what was stored is kept as it was)."""
     deadline = time.monotonic() + 600
-    landed = 0
     proc = _start(["search", *SEARCH, *workers, "--run-dir", str(run)])
+    before: dict[tuple, float] = {}
     for point in points:
-        if not _kill_at(proc, run, point, deadline):
-            break
-        landed += 1
+        assert _kill_at(proc, run, point, deadline), f"the run finished before {point} evaluations"
+        before = stored(run)
+        assert len(before) >= point
         proc = _start(["resume", str(run), "--quiet", *workers])
     assert proc.wait(timeout=600) == 0, proc.stderr.read().decode()
     proc.stderr.close()
-    return landed
+    after = stored(run)
+    assert all(after[key] == created for key, created in before.items())  # not run again
+    with RunStore.open(run, kind="search", readonly=True) as store:
+        dispatched = [e for e in store.events() if e["kind"] == "dispatched"]
+    assert int(dispatched[-1]["message"].split()[0]) == len(after) - len(before)
 
 
 @pytest.fixture(scope="module")
-def reference(tmp_path_factory) -> tuple[dict, int]:
-    """The uninterrupted run's outcome and its number of evaluations."""
+def reference(tmp_path_factory) -> tuple[dict, dict[str, int]]:
+    """The uninterrupted run's outcome, and kill points inside each of its stages: how many
+    evaluations were stored when the first generation, the racing of the last generation and
+    the verdict were under way."""
     run = tmp_path_factory.mktemp("reference") / "run"
     result = run_cli("search", *SEARCH, "--run-dir", str(run), timeout=600)
     assert result.returncode == 0, result.stderr
     done = outcome(run)
-    assert len(done["evaluations"]) > 2 * KILLS
-    return done, len(done["evaluations"])
+    with RunStore.open(run, kind="search", readonly=True) as store:
+        order = sorted(store.evaluations(), key=lambda e: e["created"])
+        first_seen = {c["fingerprint"]: c["first_generation"] for c in store.candidates()}
+    search = [e for e in order if e["stage"] != "verdict"]
+    verdict = [e for e in order if e["stage"] == "verdict"]
+    last_generation = max(first_seen[e["fingerprint"]] or 0 for e in search)
+    racing = [i for i, e in enumerate(search) if first_seen[e["fingerprint"]] == last_generation]
+    assert racing and len(verdict) >= 2 and racing[0] > 2, "the reference lost a stage"
+    points = {
+        "first generation": 2,
+        "racing": racing[len(racing) // 2] + 1,
+        "verdict": len(search) + len(verdict) // 2,
+    }
+    assert points["first generation"] < points["racing"] < points["verdict"] < len(order)
+    return done, points
 
 
 def test_killed_serial_search_resumes_to_the_uninterrupted_result(reference, tmp_path):
-    done, total = reference
+    """Killed in the first generation, while racing a later one, and while the verdict
+    trains: each resume continues where the kill left it."""
+    done, points = reference
     run = tmp_path / "run"
-    assert killed_and_resumed(run, total, [], seed=1) >= 1
+    killed_and_resumed(run, list(points.values()), [])
     assert outcome(run) == done
 
 
-@pytest.mark.slow
 def test_killed_ray_search_resumes_to_the_uninterrupted_result(reference, tmp_path):
-    """Ray: the driver is killed with its workers in flight; Ray's own processes die with it or
-    are left to time out, and the resumed run starts a fresh local cluster."""
-    done, total = reference
+    """Ray: the driver is killed while racing, with its workers in flight; Ray's own processes
+    die with it or are left to time out, and the resumed run starts a fresh local cluster."""
+    done, points = reference
     run = tmp_path / "run"
-    assert killed_and_resumed(run, total, ["--workers", "2"], seed=2) >= 1
+    killed_and_resumed(run, [points["racing"]], ["--workers", "2"])
     assert outcome(run) == done
 
 
@@ -142,7 +195,6 @@ def small_disk(tmp_path):
         subprocess.run(["umount", str(mount)], check=False)
 
 
-@pytest.mark.slow
 def test_a_full_disk_fails_in_one_line_and_resume_completes_identically(
     reference, small_disk, tmp_path
 ):

@@ -14,11 +14,12 @@ from lossevo.fitness.models import ModelConfig, build_models
 from lossevo.fitness.seeds import aggregate
 from lossevo.fitness.train import sample
 from lossevo.loss.reference import LossSpec, reference_loss
+from lossevo.search.config import CPU_TARGET, RACING_STEPS
 
 
 @pytest.fixture(scope="module")
-def cache_dir(tmp_path_factory):
-    return str(tmp_path_factory.mktemp("lossevo-cache"))
+def cache_dir(classifier_cache):
+    return classifier_cache
 
 
 @pytest.fixture(scope="module")
@@ -31,16 +32,26 @@ def test_classifier_is_accurate(task):
     assert task.extractor_info["accuracy"] > 0.95
 
 
+@pytest.fixture(scope="module")
+def target_task(cache_dir):
+    """The CPU target (8x8 digits) the verdict judges on."""
+    return GanTask(GanConfig(**{**CPU_TARGET, "cache_dir": cache_dir, "device": "cpu"}))
+
+
 @pytest.mark.slow
-def test_bce_training_lowers_domain_fid_far_below_untrained(task):
+@pytest.mark.usefixtures("one_torch_thread")
+def test_bce_training_lowers_domain_fid_far_below_untrained(target_task):
+    """On the CPU target at the racing rung's steps: what the search's fitness relies on."""
     torch.manual_seed(0)
-    untrained, _ = build_models(ModelConfig(image_shape=(1, 28, 28), width=32))
-    untrained_fid = task.score_images(sample(untrained, 500, seed=1))["domain_fid"]
-    result = task.evaluate({"loss": reference_loss("bce").to_dict(), "seed": 0, "steps": 200})
+    untrained, _ = build_models(ModelConfig(image_shape=(1, 8, 8), width=CPU_TARGET["width"]))
+    n = CPU_TARGET["n_samples"]
+    untrained_fid = target_task.score_images(sample(untrained, n, seed=1))["domain_fid"]
+    job = {"loss": reference_loss("bce").to_dict(), "seed": 0, "steps": RACING_STEPS}
+    result = target_task.evaluate(job)
     assert result["status"] == "ok"
     assert result["fitness"] < 0.75 * untrained_fid, (result["fitness"], untrained_fid)
     assert result["metrics"]["classes_covered"] >= 3
-    assert result["curves"]["step"][-1] == 200
+    assert result["curves"]["step"][-1] == RACING_STEPS
 
 
 def test_exploding_loss_is_reported_diverged_within_a_few_steps(task):
