@@ -27,6 +27,12 @@ from lossevo.search.variation import DUPLICATE_IN_GENERATION, DUPLICATE_IN_RUN
 PASSED = "passed"
 
 
+def trainable(row: dict) -> bool:
+    """True for a function the search may train: it passed screening, or it is a control (a
+    built-in loss; a seed formula equal to a control is that control's row)."""
+    return row["verdict"] == PASSED or row["role"] == "baseline"
+
+
 class Candidates:
     """The candidate rows of one search: screened once, looked up by key or fingerprint."""
 
@@ -58,7 +64,7 @@ class Candidates:
                 first_generation=generation,
             )
             row = self.store.get_candidate(spec.key)
-        if row["verdict"] == PASSED:
+        if trainable(row):
             self._by_fp.setdefault(row["fingerprint"], (row, spec))
         return row
 
@@ -96,7 +102,7 @@ class Candidates:
 
         def accept(tree: Tree) -> str | None:
             row = self.assess(tree, generation)
-            if row["verdict"] != PASSED:
+            if not trainable(row):
                 return row["verdict"]
             fp = row["fingerprint"]
             if fp in before:

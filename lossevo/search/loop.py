@@ -19,7 +19,7 @@ import random
 from collections.abc import Callable
 
 from lossevo.runs.store import RunStore
-from lossevo.search.candidates import PASSED, Candidates
+from lossevo.search.candidates import Candidates, trainable
 from lossevo.search.config import (
     PENALTY,
     SEARCH_STAGE,
@@ -126,7 +126,7 @@ class Search:
         controls = self.candidates.controls(cfg.controls)
         rows = [self.candidates.assess(deap_to_tree(ind), generation) for ind in population]
         seen = first_seen(self.store)
-        passed = [row["fingerprint"] for row in rows if row["verdict"] == PASSED]
+        passed = [row["fingerprint"] for row in rows if trainable(row)]
         entrants = list(dict.fromkeys(fp for fp in passed if seen.get(fp) == generation))
         for fp in controls:  # the controls train on every racing seed, before any race
             self.train_racing([(fp, s) for s in range(cfg.race_max_seeds)], generation)
@@ -162,7 +162,7 @@ class Search:
         table = fitness_table(self.store, self.config)
         pareto = self.variation.pareto
         for ind, row in zip(population, rows, strict=True):
-            value = table.get(row["fingerprint"]) if row["verdict"] == PASSED else None
+            value = table.get(row["fingerprint"]) if trainable(row) else None
             value = PENALTY if value is None else value
             ind.fitness.values = (value, row["complexity"]) if pareto else (value,)
         return sorted(ind.fitness.values[0] for ind in population)
