@@ -397,12 +397,14 @@ def cores() -> int:
 class Execution:
     """How evaluations run, shared by search, resume, replay and promote; checked on creation.
 
-    ``workers=None`` is the default: one worker per core, each with one torch thread, for a GAN
-    task (Ray's start-up, ~5-10 s, is repaid by the first round of trainings, 20 s and more on
-    one core: measured in tests/test_hostile_settings.py's notes), and in-process for the probe
-    task, whose jobs take milliseconds. ``workers=1`` without an address is in-process.
-    In-process jobs also train on one torch thread (two threads took 30-190 s per 8x8 target
-    training whenever anything else ran, against 22-25 s on one), restored when the run ends.
+    ``workers=None`` (the default) is one worker per core for a GAN task and in-process for the
+    probe task; ``workers=1`` without an address is in-process. Why: on this 2-core CPU Ray
+    takes 10 s to start and 14 s more to start two actors, which one round of 8x8 GAN
+    trainings (20 s and more each, on one core) repays, while a smoke-size probe search
+    (population 4, one generation) is done in-process before Ray is up. Every executor trains
+    on one torch thread: an 8x8 target training took 22-25 s on one thread against 30-190 s
+    on torch's default two whenever anything else ran, and one thread everywhere makes a seed
+    score the same in-process and on Ray.
     """
 
     workers: int | None = None
