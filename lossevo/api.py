@@ -19,6 +19,7 @@ from lossevo.loss.objective import GanLoss
 from lossevo.loss.reference import LossSpec, resolve_loss
 from lossevo.report.run_report import run_json, run_verdict
 from lossevo.report.views import export_run
+from lossevo.runs.executors import Execution
 from lossevo.runs.store import RunStore
 from lossevo.search.config import CPU_TARGET, SearchConfig
 from lossevo.search.leaderboard import HOF_COLUMNS, hall_of_fame, search_config
@@ -47,6 +48,8 @@ def gan_loss(
     ``transform`` (sigmoid | raw) and ``generator`` (non_saturating | minimax) override the
     loss's own conventions (formulas default to sigmoid and non_saturating).
     """
+    if not isinstance(name_or_formula, str):
+        raise ApiError(f"gan_loss takes a loss name or a formula as text, not {name_or_formula!r}")
     return GanLoss(resolve_loss(name_or_formula, transform=transform, generator=generator))
 
 
@@ -65,6 +68,8 @@ def default_run_dir() -> Path:
 def target_task_config(task: str, given: dict | None) -> dict:
     """The gan task's options: the CPU target (8x8 digits, width 32, lr 2e-3; see
     ``search.config.CPU_TARGET``) updated by ``given``; other tasks take ``given`` as is."""
+    if given is not None and not isinstance(given, dict):
+        raise ApiError(f"task_config must be a dict of the task's options, not {given!r}")
     if task != "gan":
         return dict(given or {})
     return {**CPU_TARGET, **(given or {})}
@@ -82,6 +87,24 @@ def _search_config(settings: dict) -> SearchConfig:
     return config
 
 
+def _execution(
+    execution: Execution | None,
+    workers: int | None,
+    ray_address: str | None,
+    gpus_per_eval: float,
+    eval_timeout: float | None,
+) -> Execution:
+    """``execution``, or the one its four keywords describe; both at once is refused."""
+    given = (workers, ray_address, eval_timeout) != (None, None, None) or gpus_per_eval != 0.0
+    if execution is not None:
+        if given:
+            raise ApiError("give execution= or workers=/ray_address=/..., not both")
+        if not isinstance(execution, Execution):
+            raise ApiError(f"execution must be a lossevo Execution, not {execution!r}")
+        return execution
+    return Execution(workers, ray_address, gpus_per_eval, eval_timeout)
+
+
 def evolve(
     run_dir: PathLike | None = None,
     *,
@@ -91,10 +114,11 @@ def evolve(
     seed: int = _DEFAULTS.seed,
     task: str = _DEFAULTS.task,
     task_config: dict | None = None,
-    workers: int = 1,
+    workers: int | None = None,
     ray_address: str | None = None,
     gpus_per_eval: float = 0.0,
     eval_timeout: float | None = None,
+    execution: Execution | None = None,
     progress: bool = True,
     **settings,
 ) -> Run:
@@ -102,8 +126,11 @@ def evolve(
 
     ``settings`` are the other :class:`~lossevo.search.config.SearchConfig` fields
     (``steps``, ``race_max_seeds``, ``budget="30m"``, ``verdict_seeds``...). ``task="probe"``
-    is a seconds-cheap smoke run. ``progress=False`` prints nothing.
+    is a seconds-cheap smoke run. ``progress=False`` prints nothing. ``workers`` (default: one
+    per core for a GAN task, in-process for the probe), ``ray_address``, ``gpus_per_eval`` and
+    ``eval_timeout`` say how evaluations run (or pass one ``execution=``).
     """
+    how = _execution(execution, workers, ray_address, gpus_per_eval, eval_timeout)
     config = _search_config(
         {
             "space": space,
@@ -116,16 +143,7 @@ def evolve(
         }
     )
     run_dir = Path(run_dir) if run_dir is not None else default_run_dir()
-    start_search(
-        run_dir,
-        config,
-        workers=workers,
-        ray_address=ray_address,
-        gpus_per_eval=gpus_per_eval,
-        eval_timeout=eval_timeout,
-        echo=print if progress else _silent,
-        progress=progress,
-    )
+    start_search(run_dir, config, how, echo=print if progress else _silent, progress=progress)
     return Run(run_dir)
 
 
@@ -134,26 +152,25 @@ def resume(
     *,
     generations: int | None = None,
     budget: str | None = None,
-    workers: int = 1,
+    workers: int | None = None,
     ray_address: str | None = None,
     gpus_per_eval: float = 0.0,
     eval_timeout: float | None = None,
+    execution: Execution | None = None,
     progress: bool = True,
     **expected,
 ) -> Run:
-    """Continue a run after a crash, extend it to ``generations``, or extend its ``budget``
-    by that much (``"30m"``, ``"20000steps"``).
+    """Continue a run after a crash, extend it to ``generations``, or give it ``budget`` more
+    than it has spent (``"30m"``, ``"20000steps"``).
 
     ``expected`` settings (``space=``, ``seed=``, the racing settings...) are checked against
     the stored run and refused if they differ; only ``generations`` and ``budget`` may change.
     """
+    how = _execution(execution, workers, ray_address, gpus_per_eval, eval_timeout)
     resume_search(
         run_dir,
         overrides={"generations": generations, "budget": budget, **expected},
-        workers=workers,
-        ray_address=ray_address,
-        gpus_per_eval=gpus_per_eval,
-        eval_timeout=eval_timeout,
+        execution=how,
         echo=print if progress else _silent,
         progress=progress,
     )
@@ -220,6 +237,13 @@ class Run:
         return export_run(self.run_dir, top=_at_least_one("top", top), out_dir=Path(out_dir))
 
 
+def _whole(name: str, value: int) -> int:
+    """``value`` if it is a whole number of at least 1, else an ApiError naming ``name``."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ApiError(f"{name} must be a whole number, not {value!r}")
+    return _at_least_one(name, value)
+
+
 def _at_least_one(name: str, value: int) -> int:
     if not isinstance(value, int) or value < 1:
         raise ApiError(f"--{name} must be at least 1, got {value!r}")
@@ -252,6 +276,8 @@ def evaluate(
     unless ``screen=False``.
     """
     spec = _spec_of(loss)
+    _whole("seeds", seeds)
+    _whole("steps", steps)
     options = {
         "dataset": dataset,
         "width": width,
@@ -290,16 +316,17 @@ def replay(
     config_path: PathLike,
     out: PathLike,
     *,
-    workers: int = 1,
+    workers: int | None = None,
     ray_address: str | None = None,
+    execution: Execution | None = None,
     progress: bool = True,
 ) -> Path:
-    """Run (or resume) the replay of a protocol YAML in ``out``; returns ``report.md``'s path."""
+    """Run (or resume) the replay of a protocol YAML in ``out``; returns ``report.md``'s path.
+    ``workers`` defaults to one per core (in-process for the probe task)."""
     return run_replay(
         config_path,
         out,
-        workers=workers,
-        ray_address=ray_address,
+        _execution(execution, workers, ray_address, 0.0, None),
         progress=progress,
         echo=print if progress else _silent,
     )
@@ -316,19 +343,19 @@ def promote(
     out: PathLike,
     *,
     top: int = 3,
-    workers: int = 1,
+    workers: int | None = None,
     ray_address: str | None = None,
+    execution: Execution | None = None,
     progress: bool = True,
 ) -> Path:
     """Take a run's ``top`` best losses and the baselines through the stages YAML in ``out``;
-    returns the report's path."""
+    returns the report's path. ``workers`` defaults to one per core."""
     return run_promotion(
         run_dir,
         stages,
         out,
+        _execution(execution, workers, ray_address, 0.0, None),
         top=top,
-        workers=workers,
-        ray_address=ray_address,
         progress=progress,
         echo=print if progress else _silent,
     )

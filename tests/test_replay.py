@@ -77,6 +77,8 @@ def replay_dir(tmp_path_factory) -> Path:
             "--out",
             str(root / "out"),
             "--quiet",
+            "--workers",
+            "1",  # in-process: a 20-step tiny GAN does not repay Ray's start-up
         )
         == 0
     )

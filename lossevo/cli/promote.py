@@ -6,6 +6,7 @@ import argparse
 
 from lossevo import api
 from lossevo.cli.replay import add_study_execution
+from lossevo.cli.search import execution
 from lossevo.studies.protocol import ProtocolError
 
 
@@ -40,8 +41,7 @@ def cmd_promote(args: argparse.Namespace) -> int:
         args.stages,
         args.out,
         top=args.top,
-        workers=args.workers,
-        ray_address=args.ray_address,
+        execution=execution(args),
         progress=not args.quiet,
     )
     print(f"report: {path}")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from lossevo import api
-from lossevo.cli.search import add_execution_options
+from lossevo.cli.search import add_execution_options, execution
 from lossevo.studies.protocol import ProtocolError
 
 
@@ -51,8 +51,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
     path = api.replay(
         args.config,
         args.out,
-        workers=args.workers,
-        ray_address=args.ray_address,
+        execution=execution(args),
         progress=not args.quiet,
     )
     print(f"report: {path}")

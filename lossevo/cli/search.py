@@ -1,51 +1,41 @@
-"""The ``search`` and ``resume`` commands: flags to ``lossevo.search`` and ``lossevo.resume``."""
+"""The ``search`` and ``resume`` commands: flags to ``lossevo.evolve`` and ``lossevo.resume``.
+
+Their setting flags are generated from SearchConfig's field metadata (``config.settings()``):
+each flag's name, type, default, help and whether ``resume`` has it come from there.
+"""
 
 from __future__ import annotations
 
 import argparse
+import shlex
 from pathlib import Path
 
 from lossevo import api
-from lossevo.search.config import SEARCH_TASKS, SELECTIONS, SearchConfig
+from lossevo.runs.executors import Execution
+from lossevo.search.config import EXTEND, SearchConfig, SearchConfigError, Setting, settings
 
 DEFAULTS = SearchConfig()
-#: SearchConfig fields that ``search`` takes from flags of the same name.
-SEARCH_FLAGS = (
-    "space",
-    "population",
-    "generations",
-    "seed",
-    "selection",
-    "elites",
-    "steps",
-    "race_min_seeds",
-    "race_max_seeds",
-    "race_alpha",
-    "race_paired",
-    "controls",
-    "verdict_top",
-    "verdict_seeds",
-    "verdict_steps",
-    "variation_attempts",
-    "budget",
-    "task",
-)
-#: Flags of ``resume`` that must equal the stored run's values (the racing settings among
-#: them: they decide which functions got seeds, so a resume may repeat them, never change them).
-RESUME_CHECKS = (
-    "space",
-    "seed",
-    "population",
-    "steps",
-    "task",
-    "race_min_seeds",
-    "race_max_seeds",
-    "race_alpha",
-)
-BUDGET_HELP = (
-    "stop starting generations once this is spent, then give the verdict: a duration "
-    "(30m, 2h, 90s) or training steps (20000steps)"
-)
+#: Options of the gan task, as flag -> task_config key; refused with another task.
+GAN_OPTIONS = {
+    "dataset": "dataset",
+    "data_root": "data_root",
+    "device": "device",
+    "width": "width",
+    "batch_size": "batch_size",
+    "lr": "lr",
+    "samples": "n_samples",
+}
+
+
+def _workers(text: str) -> int | None:
+    """``--workers``: a whole number, or ``auto`` (the default) for one per core."""
+    if text == "auto":
+        return None
+    try:
+        return int(text)
+    except ValueError:
+        message = f"must be a whole number or 'auto', not {text!r}"
+        raise argparse.ArgumentTypeError(message) from None
 
 
 def add_execution_options(parser: argparse.ArgumentParser, *, gpus_and_timeout: bool = True):
@@ -53,9 +43,11 @@ def add_execution_options(parser: argparse.ArgumentParser, *, gpus_and_timeout: 
     group = parser.add_argument_group("execution (may differ between start and resume)")
     group.add_argument(
         "--workers",
-        type=int,
-        default=1,
-        help="evaluations in parallel; >1 starts a local Ray cluster (default 1: in-process)",
+        type=_workers,
+        default=None,
+        help="evaluations in parallel; more than 1 starts a local Ray cluster, 1 runs "
+        "in-process (default auto: one per core, each on one torch thread, for GAN tasks; "
+        "in-process for --task probe)",
     )
     group.add_argument(
         "--ray-address",
@@ -68,27 +60,60 @@ def add_execution_options(parser: argparse.ArgumentParser, *, gpus_and_timeout: 
             "--gpus-per-eval",
             type=float,
             default=0.0,
-            help="GPU fraction per evaluation on Ray (e.g. 0.25 runs 4 per GPU)",
+            help="GPU fraction per evaluation on Ray (e.g. 0.25 runs 4 per GPU; default 0)",
         )
         group.add_argument(
             "--eval-timeout",
             type=float,
             default=None,
-            help="seconds before an evaluation is abandoned and retried (Ray)",
+            help="seconds before an evaluation is abandoned and retried (Ray; default none)",
         )
     group.add_argument("--quiet", action="store_true", help="no progress bars")
     return group
 
 
-def _task_options(parser: argparse.ArgumentParser) -> None:
-    group = parser.add_argument_group("fitness task")
-    group.add_argument(
-        "--task",
-        choices=SEARCH_TASKS,
-        default=DEFAULTS.task,
-        help="gan: train a DCGAN and score its samples (default); probe: the "
-        "seconds-cheap screening game, for smoke tests",
+def execution(args: argparse.Namespace) -> Execution:
+    """The Execution the parsed execution options describe (checked on creation)."""
+    return Execution(
+        workers=args.workers,
+        address=args.ray_address,
+        gpus_per_eval=getattr(args, "gpus_per_eval", 0.0),
+        timeout_s=getattr(args, "eval_timeout", None),
     )
+
+
+def _shown(value) -> str:
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    if isinstance(value, tuple):
+        return " ".join(value)
+    return "none" if value is None else str(value)
+
+
+def _add_setting(parser, name: str, rule: Setting, *, resume: bool = False) -> None:
+    """One SearchConfig field as a flag of ``search`` (or of ``resume``, default None)."""
+    flag, kind = rule.flag_name(name), type(getattr(DEFAULTS, name))
+    default = getattr(DEFAULTS, name)
+    options: dict = {"default": None if resume else default}
+    if resume:
+        text = rule.resume_help or "must equal the stored run's value (checked, never changed)"
+    else:
+        text = f"{rule.help} (default {_shown(default)})"
+    if kind is bool:
+        options = {"action": "store_true"}
+    elif kind is tuple:
+        options["nargs"] = "+"
+        if not resume:
+            options["default"] = list(default)
+    elif default is not None:
+        options["type"] = kind
+    choices = rule.choices if resume else (rule.cli_choices or rule.choices)
+    if choices:
+        options["choices"] = choices
+    parser.add_argument(flag, help=text, **options)
+
+
+def _task_options(group: argparse._ArgumentGroup) -> None:
     group.add_argument(
         "--dataset",
         default=None,
@@ -106,123 +131,63 @@ def _task_options(parser: argparse.ArgumentParser) -> None:
 
 
 def _task_config(args: argparse.Namespace) -> dict:
-    if args.task != "gan":
-        return {}
-    pairs = {
-        "dataset": args.dataset,
-        "data_root": args.data_root,
-        "device": args.device,
-        "width": args.width,
-        "batch_size": args.batch_size,
-        "lr": args.lr,
-        "n_samples": args.samples,
-    }
-    return {k: v for k, v in pairs.items() if v is not None}
+    """The gan task's options given as flags; with another task, any of them is refused."""
+    given = {key: getattr(args, flag) for flag, key in GAN_OPTIONS.items()}
+    given = {k: v for k, v in given.items() if v is not None}
+    if args.task != "gan" and given:
+        flags = [f"--{f.replace('_', '-')}" for f, k in GAN_OPTIONS.items() if k in given]
+        raise SearchConfigError(
+            f"{', '.join(flags)} set(s) the gan task's options; --task {args.task} takes none: "
+            f"drop {'them' if len(flags) > 1 else 'it'} or use --task gan"
+        )
+    return given
 
 
 def register(sub) -> None:
     search = sub.add_parser(
         "search",
-        help="run an evolutionary search (defaults: a real 5-minute CPU search on offline MNIST)",
-    )
-    search.add_argument(
-        "--space",
-        default=DEFAULTS.space,
-        help="search space name (search_spaces/*.yaml) or YAML path",
+        help="run an evolutionary search (defaults: a real CPU search on the 8x8 digits)",
     )
     search.add_argument(
         "--run-dir", default=None, help="where the run lives (default runs/search-<time>)"
     )
-    for name, kind, text in [
-        ("population", int, "individuals per generation"),
-        ("generations", int, "generations"),
-        ("seed", int, "seed of evolution; evaluations use seeds 0, 1, ..."),
-        ("elites", int, "best individuals copied unchanged to the next generation"),
-        ("steps", int, "training steps of every racing evaluation (the fitness rung)"),
-        ("race-min-seeds", int, "seeds every new function starts on"),
-        ("race-max-seeds", int, "seeds a function never ruled out ends on"),
-        ("race-alpha", float, "one-sided level of the test that drops a function"),
-        ("verdict-top", int, "best functions judged on fresh seeds at the end"),
-        ("verdict-seeds", int, "fresh seeds of the verdict (1000, 1001, ...)"),
-        ("verdict-steps", int, "training steps of the verdict (the target budget)"),
-        ("variation-attempts", int, "children drawn per new function wanted, at most"),
-    ]:
-        dest = name.replace("-", "_")
-        search.add_argument(
-            f"--{name}",
-            type=kind,
-            default=getattr(DEFAULTS, dest),
-            help=f"{text} (default {getattr(DEFAULTS, dest)})",
-        )
-    search.add_argument(
-        "--race-paired",
-        action="store_true",
-        help="test on shared seeds (log ratios) instead of unpaired (default: unpaired)",
-    )
-    search.add_argument(
-        "--controls",
-        nargs="+",
-        default=list(DEFAULTS.controls),
-        help="built-in losses trained on every seed; the first is the fitness reference "
-        "(default: bce ganetic)",
-    )
-    search.add_argument("--budget", default=None, help=BUDGET_HELP)
-    search.add_argument(
-        "--selection",
-        choices=SELECTIONS,
-        default=DEFAULTS.selection,
-        help="tournament on fitness, or NSGA-II on fitness and complexity",
-    )
-    _task_options(search)
+    task_group = search.add_argument_group("fitness task")
+    for name, rule in settings().items():
+        if rule.flag:
+            where = task_group if rule.group == "fitness task" else search
+            _add_setting(where, name, rule)
+    _task_options(task_group)
     add_execution_options(search)
     search.set_defaults(func=cmd_search)
 
     resume = sub.add_parser("resume", help="continue a run after a crash or to add generations")
     resume.add_argument("run_dir", help="the run directory")
-    resume.add_argument(
-        "--generations", type=int, default=None, help="extend the run to this many generations"
-    )
-    resume.add_argument("--budget", default=None, help="extend the budget: " + BUDGET_HELP)
-    for dest in RESUME_CHECKS:
-        resume.add_argument(
-            f"--{dest.replace('_', '-')}",
-            type=type(getattr(DEFAULTS, dest)),
-            default=None,
-            help="must equal the stored run's value (checked, never changed)",
-        )
+    for name, rule in settings().items():
+        if rule.resume == EXTEND or rule.resume_flag:
+            _add_setting(resume, name, rule, resume=True)
     add_execution_options(resume)
     resume.set_defaults(func=cmd_resume)
 
 
 def cmd_search(args: argparse.Namespace) -> int:
-    settings = {name: getattr(args, name) for name in SEARCH_FLAGS}
+    names = [name for name, rule in settings().items() if rule.flag]
+    config = {name: getattr(args, name) for name in names}
+    task_config = _task_config(args)
+    how = execution(args)
     run_dir = Path(args.run_dir) if args.run_dir else api.default_run_dir()
-    print(f"run directory: {run_dir}  (resume with: lossevo resume {run_dir})")
-    api.evolve(
-        run_dir,
-        task_config=_task_config(args),
-        workers=args.workers,
-        ray_address=args.ray_address,
-        gpus_per_eval=args.gpus_per_eval,
-        eval_timeout=args.eval_timeout,
-        progress=not args.quiet,
-        **settings,
-    )
-    print(f"\nmore: lossevo show {run_dir}   |   lossevo export {run_dir} --top 3 -o losses/")
+    print(f"run directory: {run_dir}  (resume with: lossevo resume {shlex.quote(str(run_dir))})")
+    api.evolve(run_dir, task_config=task_config, execution=how, progress=not args.quiet, **config)
+    quoted = shlex.quote(str(run_dir))
+    print(f"\nmore: lossevo show {quoted}   |   lossevo export {quoted} --top 3 -o losses/")
     return 0
 
 
 def cmd_resume(args: argparse.Namespace) -> int:
-    expected = {name: getattr(args, name) for name in RESUME_CHECKS}
+    names = [n for n, rule in settings().items() if rule.resume == EXTEND or rule.resume_flag]
     api.resume(
         args.run_dir,
-        generations=args.generations,
-        budget=args.budget,
-        workers=args.workers,
-        ray_address=args.ray_address,
-        gpus_per_eval=args.gpus_per_eval,
-        eval_timeout=args.eval_timeout,
+        execution=execution(args),
         progress=not args.quiet,
-        **expected,
+        **{name: getattr(args, name) for name in names},
     )
     return 0

@@ -23,6 +23,13 @@ class ProbeConfig:
     n_scores: int = 32
     lr: float = 0.05
 
+    def __post_init__(self) -> None:
+        n, lr = self.n_scores, self.lr
+        if isinstance(n, bool) or not isinstance(n, int) or not 2 <= n <= 100_000:
+            raise TaskConfigError(f"probe n_scores must be an integer from 2 to 100000, not {n!r}")
+        if isinstance(lr, bool) or not isinstance(lr, int | float) or not 0 < lr < 1e3:
+            raise TaskConfigError(f"probe lr must be a number in (0, 1000), not {lr!r}")
+
     @classmethod
     def from_config(cls, config: dict) -> ProbeConfig:
         unknown = set(config) - {f.name for f in fields(cls)}

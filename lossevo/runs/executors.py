@@ -110,18 +110,39 @@ class _Base:
 
 
 class SerialExecutor(_Base):
-    """Runs jobs one after another in this process; the task is built on first use.
+    """Runs jobs one after another in this process; the task is built on first use, with
+    ``threads`` torch threads if given (the previous count comes back on :meth:`close`).
 
     Exceptions are retried like on Ray, but ``timeout_s`` cannot be enforced in-process.
     """
 
-    def __init__(self, task_kind: str, task_config: dict, *, max_retries: int = 1):
+    def __init__(
+        self,
+        task_kind: str,
+        task_config: dict,
+        *,
+        max_retries: int = 1,
+        threads: int | None = None,
+    ):
         self.task_kind, self.task_config, self.max_retries = task_kind, task_config, max_retries
+        self.threads, self._threads_before = threads, None
         self._worker: _EvalWorker | None = None
+
+    def close(self) -> None:
+        """Give the process back the torch thread count it had before the first job."""
+        if self._threads_before is not None:
+            import torch
+
+            torch.set_num_threads(self._threads_before)
+            self._threads_before = None
 
     def run(self, jobs: list[Job], progress: Progress | None = None) -> Iterator[tuple[Job, dict]]:
         if self._worker is None:
-            worker = _EvalWorker(self.task_kind, self.task_config)
+            if self.threads is not None:
+                import torch
+
+                self._threads_before = torch.get_num_threads()
+            worker = _EvalWorker(self.task_kind, self.task_config, self.threads)
             if worker.build_error is not None:
                 raise ExecutorError(worker.build_error)
             self._worker = worker
@@ -359,25 +380,81 @@ class RayExecutor(_Base):
         self._started_ray = False
 
 
+#: Tasks cheap enough (seconds a job) that starting Ray would cost more than it saves: they run
+#: in-process unless workers are asked for.
+IN_PROCESS_TASKS = ("probe",)
+
+
+def cores() -> int:
+    """CPU cores this process may use (its affinity, which a container or ``taskset`` limits)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+@dataclass(frozen=True)
+class Execution:
+    """How evaluations run, shared by search, resume, replay and promote; checked on creation.
+
+    ``workers=None`` (the default) is one worker per core for a GAN task and in-process for the
+    probe task; ``workers=1`` without an address is in-process. Why: on this 2-core CPU Ray
+    takes 10 s to start and 14 s more to start two actors, which one round of 8x8 GAN
+    trainings (20 s and more each, on one core) repays, while a smoke-size probe search
+    (population 4, one generation) is done in-process before Ray is up. Every executor trains
+    on one torch thread: an 8x8 target training took 22-25 s on one thread against 30-190 s
+    on torch's default two whenever anything else ran, and one thread everywhere makes a seed
+    score the same in-process and on Ray.
+    """
+
+    workers: int | None = None
+    address: str | None = None
+    gpus_per_eval: float = 0.0
+    timeout_s: float | None = None
+
+    def __post_init__(self) -> None:
+        w = self.workers
+        if w is not None and (isinstance(w, bool) or not isinstance(w, int) or w < 1):
+            raise ExecutorError(f"--workers must be a whole number of at least 1, got {w!r}")
+        if self.address is not None and (not isinstance(self.address, str) or not self.address):
+            raise ExecutorError(f"--ray-address must be host:port or 'auto', got {self.address!r}")
+        g = self.gpus_per_eval
+        if isinstance(g, bool) or not isinstance(g, int | float) or not 0 <= g < float("inf"):
+            raise ExecutorError(f"--gpus-per-eval must be 0 or more (e.g. 0.25), got {g!r}")
+        t = self.timeout_s
+        if t is not None and (
+            isinstance(t, bool) or not isinstance(t, int | float) or not 0 < t < float("inf")
+        ):
+            raise ExecutorError(f"--eval-timeout must be a positive number of seconds, got {t!r}")
+
+    def workers_for(self, task_kind: str) -> int:
+        """The worker count for ``task_kind``: as given, else one per core (1 for the probe)."""
+        if self.workers is not None:
+            return self.workers
+        return 1 if task_kind in IN_PROCESS_TASKS and self.address is None else cores()
+
+
 def make_executor(
-    task_kind: str,
-    task_config: dict,
-    *,
-    workers: int = 1,
-    address: str | None = None,
-    gpus_per_eval: float = 0.0,
-    timeout_s: float | None = None,
+    task_kind: str, task_config: dict, execution: Execution | None = None, **options
 ) -> Executor:
-    """Serial for one local worker, else Ray (always Ray when a cluster address is given)."""
-    if workers < 1:
-        raise ExecutorError(f"workers must be at least 1, got {workers}")
-    if workers == 1 and address is None:
-        return SerialExecutor(task_kind, task_config)
+    """In-process for one local worker, else Ray (always Ray when a cluster address is given).
+
+    ``execution`` says how; or give its fields as keywords (``workers=2, address=...``).
+    """
+    if execution is None:
+        if "ray_address" in options:
+            options["address"] = options.pop("ray_address")
+        execution = Execution(**options)
+    elif options:
+        raise TypeError("make_executor takes an Execution or its fields, not both")
+    workers = execution.workers_for(task_kind)
+    if workers == 1 and execution.address is None:
+        return SerialExecutor(task_kind, task_config, threads=1)
     return RayExecutor(
         task_kind,
         task_config,
         workers=workers,
-        address=address,
-        gpus_per_eval=gpus_per_eval,
-        timeout_s=timeout_s,
+        address=execution.address,
+        gpus_per_eval=execution.gpus_per_eval,
+        timeout_s=execution.timeout_s,
     )

@@ -38,7 +38,13 @@ def _fsync_dir(path: Path) -> None:
 
 
 def check_new_run_dir(run_dir: Path, marker: str) -> None:
-    """Refuse a target that is a file, holds a run (``marker`` exists) or holds anything else."""
+    """Refuse a target that is a file, holds a run (``marker`` exists) or holds anything else,
+    or a symlink to nowhere (a symlink to a folder is that folder)."""
+    if run_dir.is_symlink() and not run_dir.exists():
+        raise StoreError(
+            f"'{run_dir}' is a symlink to '{os.readlink(run_dir)}', which does not exist; "
+            f"create that folder or choose another --run-dir"
+        )
     if not run_dir.exists():
         return
     if not run_dir.is_dir():
@@ -63,6 +69,8 @@ def create_exclusive(run_dir: Path, marker: str, build: Callable[[Path], None]) 
     is refused. On any failure the temp folder is removed and ``run_dir`` is as it was.
     """
     check_new_run_dir(run_dir, marker)
+    if run_dir.is_symlink():  # build beside the folder it points to, and rename onto that
+        run_dir = run_dir.resolve()
     try:
         run_dir.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(dir=run_dir.parent, prefix=f".{run_dir.name}.creating-"))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import MISSING, Field, asdict, dataclass, field, fields
 
 from lossevo.fitness import TASKS
 from lossevo.loss.reference import reference_names
@@ -39,57 +39,186 @@ class SearchConfigError(LossevoError):
     """A search setting out of range or of the wrong type; the message names the flag."""
 
 
+#: Resume rules. EXTEND: a resume may raise it (``generations`` to that many, ``budget`` by
+#: that much). EQUAL: a resume may repeat it, never change it (it decides what was raced).
+EXTEND, EQUAL = "extend", "equal"
+#: Most fresh seeds a verdict trains per function: past this a run could never finish.
+MAX_VERDICT_SEEDS = 1000
+
 _TYPES = {"int": (int,), "float": (int, float), "str": (str,), "bool": (bool,)}
 _WORDS = {"int": "an integer", "float": "a number", "str": "a string", "bool": "true or false"}
+BUDGET_HELP = (
+    "stop starting generations once this is spent, then give the verdict: a duration "
+    "(30m, 2h, 90s) or training steps (20000steps)"
+)
+
+
+@dataclass(frozen=True)
+class Setting:
+    """What one SearchConfig field means to a user: its help, whether ``lossevo search`` has a
+    flag for it (and ``resume``), how a resume may change it, and the range it must lie in.
+
+    ``low``/``high`` are inclusive bounds, exclusive with ``strict``; ``why`` is appended to
+    the refusal; ``cli_choices`` narrows ``choices`` on ``search``'s command line (the API
+    takes all). ``resume_help`` is the ``resume`` flag's help where it has one of its own.
+    """
+
+    help: str
+    flag: bool = True
+    resume: str = EQUAL
+    resume_flag: bool = False
+    resume_help: str | None = None
+    low: float | None = None
+    high: float | None = None
+    strict: bool = False
+    choices: tuple[str, ...] | None = None
+    cli_choices: tuple[str, ...] | None = None
+    why: str = ""
+    group: str | None = None
+
+    def flag_name(self, name: str) -> str:
+        return "--" + name.replace("_", "-")
+
+    def check(self, name: str, value) -> None:
+        """Raise SearchConfigError (one line) if ``value`` is outside this setting's range."""
+        flag = self.flag_name(name)
+        if self.choices is not None and value not in self.choices:
+            raise SearchConfigError(f"{flag} must be one of {', '.join(self.choices)}")
+        if self.low is None and self.high is None:
+            return
+        below = self.low is not None and (value <= self.low if self.strict else value < self.low)
+        above = self.high is not None and (value >= self.high if self.strict else value > self.high)
+        if below or above:
+            raise SearchConfigError(f"{flag} must be {self.range_text()}{self.why}, not {value!r}")
+
+    def range_text(self) -> str:
+        if self.low is not None and self.high is not None:
+            left, right = ("(", ")") if self.strict else ("[", "]")
+            return f"in {left}{self.low:g}, {self.high:g}{right}"
+        if self.low is not None:
+            return f"above {self.low:g}" if self.strict else f"at least {self.low:g}"
+        return f"below {self.high:g}" if self.strict else f"at most {self.high:g}"
+
+
+def setting(default=MISSING, *, factory=MISSING, **meta) -> Field:
+    """A SearchConfig field whose metadata is its :class:`Setting`."""
+    if factory is not MISSING:
+        return field(default_factory=factory, metadata={"setting": Setting(**meta)})
+    return field(default=default, metadata={"setting": Setting(**meta)})
+
+
+def settings() -> dict[str, Setting]:
+    """Every SearchConfig field's Setting, in field order (the order ``--help`` lists them)."""
+    return {f.name: f.metadata["setting"] for f in fields(SearchConfig)}
 
 
 @dataclass
 class SearchConfig:
-    """Everything that defines a search; execution settings live in the executor."""
+    """Everything that defines a search; how evaluations run is an ``Execution``.
 
-    space: str = "ganetic"
-    population: int = 10
-    generations: int = 3
-    seed: int = 0
-    selection: str = "tournament"  # tournament | nsga2 (fitness and complexity)
-    tournament_size: int = 3
-    crossover_prob: float = 0.5
-    mutation_prob: float = 0.6
-    elites: int = 2
-    hall_of_fame: int = 10
-    variation_attempts: int = 50  # children drawn per new function wanted, at most
-    steps: int = RACING_STEPS  # training steps of every racing evaluation (the fitness rung)
-    race_min_seeds: int = 2  # seeds every new function starts on
-    race_max_seeds: int = 4  # seeds a function that is never ruled out ends on
-    race_alpha: float = 0.2  # one-sided level of the elimination test
-    race_paired: bool = False  # compare on shared seeds (log ratios) instead of unpaired
-    controls: tuple[str, ...] = ("bce", "ganetic")  # trained on every racing seed; the first
-    # is the reference of the fitness ratio ("0.91 x BCE")
-    verdict_top: int = 2  # best functions judged at the end on fresh seeds
-    verdict_seeds: int = 6  # fresh seeds VERDICT_SEED_BASE, +1, ... for each of them
-    verdict_steps: int = TARGET_STEPS
-    budget: str | None = None  # "30m", "2h", "20000steps": no new generation once spent
-    task: str = "gan"
-    task_config: dict = field(default_factory=dict)
+    Each field's metadata is its :class:`Setting`: the CLI's ``search`` and ``resume`` flags,
+    their help, the resume checks and :meth:`validate` are all generated from it.
+    """
 
-    #: Keys that may change when a run is resumed: both extend it.
-    RESUMABLE = ("generations", "budget")
-    #: Keys a resume may repeat but never change: they decide which candidates get seeds.
-    RACING = ("race_min_seeds", "race_max_seeds", "race_alpha", "race_paired", "controls")
+    space: str = setting(
+        "ganetic",
+        help="search space name (search_spaces/*.yaml) or YAML path",
+        resume_flag=True,
+    )
+    population: int = setting(10, help="individuals per generation", low=2, resume_flag=True)
+    generations: int = setting(
+        3,
+        help="generations",
+        low=1,
+        resume=EXTEND,
+        resume_help="extend the run to this many generations (never fewer than it has)",
+    )
+    seed: int = setting(
+        0, help="seed of evolution; evaluations use seeds 0, 1, ...", resume_flag=True
+    )
+    selection: str = setting(
+        "tournament",
+        help="tournament on fitness, or NSGA-II on fitness and complexity",
+        choices=SELECTIONS,
+    )
+    tournament_size: int = setting(
+        3, help="individuals per selection tournament", flag=False, low=1
+    )
+    crossover_prob: float = setting(
+        0.5, help="probability that a child is a crossover", flag=False, low=0, high=1
+    )
+    mutation_prob: float = setting(
+        0.6, help="probability that a child is mutated", flag=False, low=0, high=1
+    )
+    elites: int = setting(2, help="best individuals copied unchanged to the next generation")
+    hall_of_fame: int = setting(
+        10, help="rows of the leaderboard kept in the run's views", flag=False, low=1
+    )
+    variation_attempts: int = setting(
+        50, help="children drawn per new function wanted, at most", low=1
+    )
+    steps: int = setting(
+        RACING_STEPS,
+        help="training steps of every racing evaluation (the fitness rung)",
+        low=1,
+        resume_flag=True,
+    )
+    race_min_seeds: int = setting(2, help="seeds every new function starts on", resume_flag=True)
+    race_max_seeds: int = setting(
+        4, help="seeds a function never ruled out ends on", resume_flag=True
+    )
+    race_alpha: float = setting(
+        0.2,
+        help="one-sided level of the test that drops a function",
+        low=0,
+        high=1,
+        strict=True,
+        resume_flag=True,
+    )
+    race_paired: bool = setting(False, help="test on shared seeds (log ratios) instead of unpaired")
+    controls: tuple[str, ...] = setting(
+        ("bce", "ganetic"),
+        help="built-in losses trained on every seed; the first is the fitness reference",
+    )
+    verdict_top: int = setting(2, help="best functions judged on fresh seeds at the end", low=0)
+    verdict_seeds: int = setting(
+        6,
+        help=f"fresh seeds of the verdict ({VERDICT_SEED_BASE}, {VERDICT_SEED_BASE + 1}, ...)",
+        low=2,
+        high=MAX_VERDICT_SEEDS,
+        why=" (a spread needs two; each seed is a training of every judged function)",
+    )
+    verdict_steps: int = setting(
+        TARGET_STEPS, help="training steps of the verdict (the target budget)", low=1
+    )
+    budget: str | None = setting(
+        None,
+        help=BUDGET_HELP,
+        resume=EXTEND,
+        resume_help="give the run this much more than it has spent (or than its budget, if "
+        "it stopped early): a duration (30m, 2h, 90s) or training steps (20000steps)",
+    )
+    task: str = setting(
+        "gan",
+        help="gan: train a DCGAN and score its samples; probe: the seconds-cheap screening "
+        "game, for smoke tests",
+        choices=tuple(TASKS),
+        cli_choices=SEARCH_TASKS,
+        group="fitness task",
+        resume_flag=True,
+    )
+    task_config: dict = setting(factory=dict, help="the task's options", flag=False)
+
+    def __post_init__(self) -> None:
+        if isinstance(self.controls, list):  # as JSON and the command line give it
+            self.controls = tuple(self.controls)
 
     def identity(self) -> dict:
-        return {k: v for k, v in asdict(self).items() if k not in self.RESUMABLE}
+        return {k: v for k, v in asdict(self).items() if settings()[k].resume != EXTEND}
 
     @classmethod
     def from_dict(cls, data: dict) -> SearchConfig:
-        known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
-        if "controls" in known:
-            if not isinstance(known["controls"], list | tuple) or not known["controls"]:
-                raise SearchConfigError(
-                    f"controls must be a non-empty list of loss names, not {known['controls']!r}"
-                )
-            known["controls"] = tuple(known["controls"])
-        return cls(**known)
+        return cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})
 
     @property
     def reference(self) -> str:
@@ -97,32 +226,33 @@ class SearchConfig:
         return self.controls[0]
 
     def validate(self) -> None:
-        """Raise SearchConfigError (one line) for a setting of the wrong type or out of range."""
+        """Raise SearchConfigError (one line) for a setting of the wrong type or out of range:
+        each field's type and its Setting's range, then the rules between fields."""
         for f in fields(self):
             value, kinds = getattr(self, f.name), _TYPES.get(str(f.type))
-            wrong_bool = isinstance(value, bool) and bool not in kinds
+            wrong_bool = isinstance(value, bool) and bool not in kinds if kinds else False
             if kinds and (wrong_bool or not isinstance(value, kinds)):
                 flag = "--" + f.name.replace("_", "-")
                 raise SearchConfigError(f"{flag} must be {_WORDS[str(f.type)]}, not {value!r}")
         if not isinstance(self.task_config, dict):
             raise SearchConfigError(f"task_config must be a mapping, not {self.task_config!r}")
+        if not (isinstance(self.controls, tuple) and self.controls) or not all(
+            isinstance(c, str) for c in self.controls
+        ):
+            raise SearchConfigError(
+                f"--controls must be one or more loss names, not {self.controls!r}"
+            )
+        for name, rule in settings().items():
+            value = getattr(self, name)
+            if value is not None:
+                rule.check(name, value)
         checks = [
-            (self.population >= 2, "--population must be at least 2"),
-            (self.generations >= 1, "--generations must be at least 1"),
             (0 <= self.elites < self.population, "--elites must be below --population"),
-            (self.selection in SELECTIONS, f"--selection must be one of {', '.join(SELECTIONS)}"),
-            (self.task in TASKS, f"--task must be one of {', '.join(TASKS)}"),
-            (self.steps >= 1, "--steps must be at least 1"),
-            (self.verdict_steps >= 1, "--verdict-steps must be at least 1"),
-            (self.variation_attempts >= 1, "--variation-attempts must be at least 1"),
             (
                 1 <= self.race_min_seeds <= self.race_max_seeds <= VERDICT_SEED_BASE,
                 f"--race-min-seeds must be at least 1 and at most --race-max-seeds "
                 f"(at most {VERDICT_SEED_BASE})",
             ),
-            (0 < self.race_alpha < 1, "--race-alpha must be in (0, 1)"),
-            (self.verdict_top >= 0, "--verdict-top must be at least 0"),
-            (self.verdict_seeds >= 2, "--verdict-seeds must be at least 2 (a spread needs two)"),
         ]
         for ok, message in checks:
             if not ok:

@@ -4,14 +4,20 @@ from __future__ import annotations
 
 import contextlib
 import json
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
 from lossevo.fitness import validate_task
-from lossevo.runs.executors import make_executor
+from lossevo.runs.executors import Execution, make_executor
 from lossevo.runs.rundir import check_new_run_dir
 from lossevo.runs.store import CONFIG_NAME, DB_NAME, RunStore, StoreError
-from lossevo.search.config import SEARCH_FORMAT, SearchConfig, SearchConfigError
+from lossevo.search.config import (
+    EQUAL,
+    SEARCH_FORMAT,
+    SearchConfig,
+    SearchConfigError,
+    settings,
+)
 from lossevo.search.leaderboard import (
     EXTENSIONS_KEY,
     leaderboard_text,
@@ -22,25 +28,24 @@ from lossevo.search.loop import Search
 from lossevo.search.space import SearchSpace, load_space
 from lossevo.search.spend import Spend
 from lossevo.util.budget import Budget, parse_budget
+from lossevo.util.errors import LossevoError
 
 
 def start_search(
     run_dir,
     config: SearchConfig,
+    execution: Execution | None = None,
     *,
-    workers: int = 1,
-    ray_address: str | None = None,
-    gpus_per_eval: float = 0.0,
-    eval_timeout: float | None = None,
     echo=print,
     progress: bool = True,
 ) -> Path:
-    """Create a run directory and run the search in it."""
+    """Create a run directory and run the search in it; everything is checked first."""
     config.validate()
     validate_task(config.task, config.task_config)
+    execution = execution or Execution()
     space = load_space(config.space)
     check_new_run_dir(Path(run_dir), DB_NAME)  # before any work; created again under lock
-    with _executor(config, workers, ray_address, gpus_per_eval, eval_timeout) as executor:
+    with make_executor(config.task, config.task_config, execution) as executor:
         with create_run(run_dir, config, space) as store:
             run_on(store, config, executor, echo, progress)
     return Path(run_dir)
@@ -65,30 +70,38 @@ def resume_search(
     run_dir,
     *,
     overrides: dict | None = None,
-    workers: int = 1,
-    ray_address: str | None = None,
-    gpus_per_eval: float = 0.0,
-    eval_timeout: float | None = None,
+    execution: Execution | None = None,
     echo=print,
     progress: bool = True,
 ) -> Path:
-    """Continue a run from its database; ``overrides`` may only extend ``generations`` (to that
-    many) and ``budget`` (by that much); other settings given must equal the stored ones.
+    """Continue a run from its database. ``overrides`` follow each setting's resume rule
+    (``config.settings()``): ``generations`` may rise to that many and ``budget`` adds that much
+    to what the run has spent; any other setting given must equal the stored one.
 
     Everything is checked read-only first (the stored config, the overrides, the space, the
     executor), so a refused resume changes nothing; then the run is opened under its lock and
     the extensions are recorded, so a later plain resume keeps them.
     """
+    overrides = {k: v for k, v in (overrides or {}).items() if v is not None}
     with RunStore.open(run_dir, kind="search", readonly=True) as probe:
         stored = _stored_config(probe)
-        overrides = {k: v for k, v in (overrides or {}).items() if v is not None}
-        fixed = [k for k in overrides if k not in SearchConfig.RESUMABLE]
-        probe.check_config(overrides, fixed, section="search")
+        _check_types(stored, overrides)
         digest = probe.config.get("space_digest")
+        if "space" in overrides and _same_space(overrides["space"], digest):
+            overrides.pop("space")  # another spelling of the same space (a path, a name)
+        rules = settings()
+        fixed = [k for k in overrides if rules[k].resume == EQUAL]
+        probe.check_config(overrides, fixed, section="search")
         extensions = json.loads(probe.meta.get(EXTENSIONS_KEY, "{}"))
+        done = len(probe.generations())
         if "generations" in overrides:
-            extensions["generations"] = overrides["generations"]
+            extensions["generations"] = _extended_generations(stored, overrides["generations"])
         if "budget" in overrides:
+            if done >= max(stored.generations, overrides.get("generations", 0)):
+                raise SearchConfigError(
+                    f"--budget adds nothing: all {stored.generations} generations of this run "
+                    f"are done; add --generations N (more than {stored.generations}) to run more"
+                )
             extensions["budget"] = _extended_budget(probe, stored, overrides["budget"])
     config = SearchConfig.from_dict({**asdict(stored), **extensions})
     config.validate()
@@ -97,21 +110,61 @@ def resume_search(
             f"the search space {config.space!r} changed since this run started; "
             f"restore it or start a new run"
         )
-    with _executor(config, workers, ray_address, gpus_per_eval, eval_timeout) as executor:
+    with make_executor(config.task, config.task_config, execution or Execution()) as executor:
         with RunStore.open(run_dir, kind="search") as store:
             store.set_meta(EXTENSIONS_KEY, json.dumps(extensions, sort_keys=True))
             run_on(store, config, executor, echo, progress)
     return Path(run_dir)
 
 
+def _check_types(stored: SearchConfig, overrides: dict) -> None:
+    """Refuse an unknown setting, or a value of the wrong type, before comparing anything."""
+    known = settings()
+    unknown = sorted(set(overrides) - set(known))
+    if unknown:
+        raise SearchConfigError(
+            f"unknown search setting(s) {', '.join(unknown)}; known: {', '.join(known)}"
+        )
+    given = dict(overrides)
+    if "budget" in given:  # an extension, not a budget: its own parse checks it
+        parse_budget(given.pop("budget"))
+    candidate = replace(stored, **given)
+    candidate.validate()
+
+
+def _same_space(given: str, digest: str | None) -> bool:
+    """True when ``given`` names a space whose content is the stored one's (by digest)."""
+    try:
+        return digest is not None and load_space(given).digest() == digest
+    except LossevoError:
+        return False  # not a space at all: the equality check refuses it, naming the stored one
+
+
+def _extended_generations(stored: SearchConfig, generations: int) -> int:
+    """``generations`` if it extends (or repeats) the run's count; fewer is refused."""
+    if generations < stored.generations:
+        raise SearchConfigError(
+            f"--generations {generations} would shrink the run ({stored.generations} "
+            f"generations); a resume may only extend it: give {stored.generations} or more"
+        )
+    return generations
+
+
 def _extended_budget(store: RunStore, stored: SearchConfig, extra: str) -> str:
-    """The run's budget extended by ``extra``; a run without one gets what it spent plus it."""
+    """The budget for ``extra`` more: added to what the run has spent, or to its budget if
+    it stopped before spending it all (a resume never shrinks a budget)."""
     more = parse_budget(extra)
-    if stored.budget is not None:
-        return parse_budget(stored.budget).plus(more).text()
-    spend = Spend(store, stored)
-    spent = Budget(steps=spend.steps_stored()) if more.steps else Budget(seconds=spend.seconds())
-    return spent.plus(more).text() if (spent.steps or spent.seconds) else more.text()
+    current = parse_budget(stored.budget) if stored.budget is not None else None
+    spend = Spend(store, stored, session=False)
+    if more.steps is not None:
+        used = Budget(steps=spend.steps_stored()) if spend.steps_stored() else None
+    else:
+        used = Budget(seconds=spend.seconds()) if spend.seconds() > 0 else None
+    if current is not None:
+        if used is not None and (used.steps is None) == (current.steps is None):
+            current = max(current, used, key=lambda b: b.steps or b.seconds)
+        return current.plus(more).text()
+    return used.plus(more).text() if used is not None else more.text()
 
 
 def _stored_config(store: RunStore) -> SearchConfig:
@@ -136,18 +189,6 @@ def _stored_config(store: RunStore) -> SearchConfig:
             f"'{where}' holds invalid settings ({e}); restore it or start a new run"
         ) from None
     return config
-
-
-def _executor(config, workers, ray_address, gpus_per_eval, eval_timeout):
-    """The executor, made before the store is touched: a bad address leaves a run unchanged."""
-    return make_executor(
-        config.task,
-        config.task_config,
-        workers=workers,
-        address=ray_address,
-        gpus_per_eval=gpus_per_eval,
-        timeout_s=eval_timeout,
-    )
 
 
 def run_on(

@@ -1,14 +1,18 @@
 """What a search has spent against its ``--budget``: wall time across sessions, training steps.
 
 Time is the wall time of the search's sessions, kept in the run's ``meta`` after every batch,
-so a killed session's work counts. Steps are the training steps of the stored search
-evaluations; the decision "spent, no new generation" reads the count recorded with the last
-finished generation, so a resumed run decides exactly as an uninterrupted one.
+so a killed session's work counts. Each session also records when it began; the next one
+counts a killed session up to its last write to the run (a candidate, an evaluation, an
+event), so even the time before its first batch is not lost. Steps are the training steps of
+the stored search evaluations; the decision "spent, no new generation" reads the count
+recorded with the last finished generation, so a resumed run decides exactly as an
+uninterrupted one.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import time
 from collections.abc import Iterator
 
@@ -21,17 +25,24 @@ from lossevo.search.generation_stats import GenerationStats
 from lossevo.util.budget import parse_budget
 
 _SECONDS_KEY = "spent_seconds"
+#: {"wall": time.time() at the session's start, "base": spent seconds then}, as JSON.
+_SESSION_KEY = "spend_session"
 
 
 class Spend:
     """The budget of one search session: how much is used, whether it is exhausted."""
 
-    def __init__(self, store: RunStore, config: SearchConfig):
+    def __init__(self, store: RunStore, config: SearchConfig, *, session: bool = True):
+        """``session=False`` reads what was spent without starting a session (read-only)."""
         self.store, self.config = store, config
         self.budget = parse_budget(config.budget) if config.budget else None
-        self._base = float(store.meta.get(_SECONDS_KEY, 0.0))
+        self._base = _recovered_seconds(store)
         self._started = time.monotonic()
         self._bar: tqdm | None = None
+        if session:
+            record = {"wall": time.time(), "base": self._base}
+            store.set_meta(_SESSION_KEY, json.dumps(record))
+            store.set_meta(_SECONDS_KEY, f"{self._base:.3f}")
 
     def seconds(self) -> float:
         """Wall time of all sessions' searching so far."""
@@ -90,3 +101,19 @@ class Spend:
             self.update()
             yield
         self._bar = None
+
+
+def _recovered_seconds(store: RunStore) -> float:
+    """Seconds spent by all earlier sessions: the stored count, or more if the last session
+    was killed after its last update (it then counts up to its last write to the run)."""
+    stored = float(store.meta.get(_SECONDS_KEY, 0.0))
+    try:
+        session = json.loads(store.meta.get(_SESSION_KEY, "null"))
+        wall, base = float(session["wall"]), float(session["base"])
+    except (TypeError, ValueError, KeyError):
+        return stored
+    writes = [row["created"] for row in store.evaluations(stage=SEARCH_STAGE)]
+    writes += [row["created"] for row in store.candidates()]
+    writes += [row["time"] for row in store.events()]
+    last = max((t for t in writes if t >= wall), default=wall)
+    return max(stored, base + last - wall)

@@ -26,7 +26,7 @@ from lossevo.fitness.metrics.inception import resolve_inception_weights
 from lossevo.fitness.seeds import aggregate
 from lossevo.loss.reference import LossSpec, reference_loss
 from lossevo.loss.screen import fingerprint
-from lossevo.runs.executors import make_executor
+from lossevo.runs.executors import Execution, make_executor
 from lossevo.runs.pipeline import Destination, Work, pending, run_jobs
 from lossevo.runs.store import RunStore
 from lossevo.search.leaderboard import best_losses
@@ -260,10 +260,9 @@ def run_promotion(
     run: str | os.PathLike,
     stages: str | os.PathLike | Plan,
     out: str | os.PathLike,
+    execution: Execution | None = None,
     *,
     top: int = 3,
-    workers: int = 1,
-    ray_address: str | None = None,
     progress: bool = True,
     echo=print,
 ) -> Path:
@@ -288,7 +287,7 @@ def run_promotion(
                 )
                 if works:
                     with make_executor(
-                        stage.task, stage.task_config, workers=workers, address=ray_address
+                        stage.task, stage.task_config, execution or Execution()
                     ) as executor:
                         run_jobs(store, executor, works, label=stage.name, progress=progress)
         finally:

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from lossevo.loss.reference import LossSpec
 from lossevo.loss.screen import fingerprint
-from lossevo.runs.executors import make_executor
+from lossevo.runs.executors import Execution, make_executor
 from lossevo.runs.pipeline import Destination, Work, pending, run_jobs
 from lossevo.runs.store import DB_NAME, RunStore
 from lossevo.studies.protocol import Protocol, ProtocolError, load_protocol
@@ -103,9 +103,8 @@ def _grid_writer(out: Path):
 def run_replay(
     protocol: Protocol | str | os.PathLike,
     out: str | os.PathLike,
+    execution: Execution | None = None,
     *,
-    workers: int = 1,
-    ray_address: str | None = None,
     progress: bool = True,
     echo=print,
 ) -> Path:
@@ -133,7 +132,7 @@ def run_replay(
             if works:
                 store.log("start", f"{len(works)} runs to train")
                 with make_executor(
-                    protocol.task, protocol.task_config, workers=workers, address=ray_address
+                    protocol.task, protocol.task_config, execution or Execution()
                 ) as executor:
                     run_jobs(
                         store,

@@ -31,9 +31,12 @@ _UNITS = {  # unit spelling -> (seconds, rank); parts must come in strictly decr
     **dict.fromkeys(("m", "min", "mins", "minute", "minutes"), (60.0, 1)),
     **dict.fromkeys(("s", "sec", "secs", "second", "seconds"), (1.0, 0)),
 }
-_NUMBER = r"(?:\d+(?:\.\d*)?|\.\d+)"
+# ASCII digits only: Python's \d and int() also take other scripts' digits (Arabic-Indic...).
+_NUMBER = r"(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)"
 _PART = re.compile(rf"\s*({_NUMBER})\s*([a-z]+)\s*")
-_STEPS = re.compile(r"(\d{1,3}(?:,\d{3})+|\d+)\s*steps?")
+_STEPS = re.compile(r"([0-9]{1,3}(?:,[0-9]{3})+|[0-9]+)\s*steps?")
+#: Digits a number may have: more is a typo, and int() refuses over 4,300 of them.
+_MAX_DIGITS = 30
 _EXAMPLE = "a duration like 30m, 2h or 90s, or training steps like 20000steps"
 
 
@@ -74,7 +77,9 @@ class Budget:
 
     def text(self) -> str:
         """The budget as text ``parse_budget`` reads back: ``1800s`` or ``20000steps``."""
-        return f"{self.steps}steps" if self.steps is not None else f"{self.seconds:g}s"
+        if self.steps is not None:
+            return f"{self.steps}steps"
+        return f"{self.seconds:.3f}".rstrip("0").rstrip(".") + "s"  # never exponent form
 
     def plus(self, other: Budget) -> Budget:
         """This budget extended by ``other`` (both durations, or both steps)."""
@@ -106,6 +111,8 @@ def parse_budget(text: str) -> Budget:
         raise _fail(text, "must be a positive amount without a sign")
     if re.search(r"nan|inf", s):
         raise _fail(text, "must be a finite amount")
+    if re.search(rf"[0-9,]{{{_MAX_DIGITS + 1},}}", s):
+        raise _fail(text, f"has a number of more than {_MAX_DIGITS} digits, which is surely a typo")
     steps = _STEPS.fullmatch(s)
     if steps:
         n = int(steps.group(1).replace(",", ""))
