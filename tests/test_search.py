@@ -12,8 +12,8 @@ from lossevo.loss.expr import LossExpr
 from lossevo.runs.store import RunStore
 from lossevo.search.config import PENALTY, SearchConfig
 from lossevo.search.leaderboard import hall_of_fame
-from lossevo.search.standing import standing
 from lossevo.search.run import resume_search, start_search
+from lossevo.search.standing import standing
 
 TINY = dict(
     space="minimal",
