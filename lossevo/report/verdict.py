@@ -289,7 +289,8 @@ def _cell(value: float | None, spec: str) -> str:
 
 
 def verdict_text(v: Mapping) -> str:
-    """A fixed-width table of :func:`verdict`'s result, best ratio first, then its sentence."""
+    """A fixed-width table of :func:`verdict`'s result, best ratio first, then what it can
+    detect (:func:`power_text`, with 3 seeds or more) and its sentence, last."""
     control = v["control"]
     rows = v["candidates"]
     order = sorted(rows, key=lambda n: (rows[n]["ratio"] is None, rows[n]["ratio"] or 0.0, n))
@@ -334,7 +335,8 @@ def verdict_text(v: Mapping) -> str:
                 _cell(r["collapse_rate"], ".0%"),
             )
         )
-    out += ["", for_terminal(v["sentence"])]
-    if v.get("power"):
+    out.append("")
+    if v.get("power"):  # what the verdict could see, then its answer (the last line)
         out.append(power_text(v["power"]))
+    out.append(for_terminal(v["sentence"]))
     return "\n".join(out)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 import json
 import math
+import shlex
 from dataclasses import replace
 from pathlib import Path
 
@@ -56,9 +57,16 @@ def _stat(store: RunStore, generation: dict, key: str, *, required: bool) -> flo
     return float(value)
 
 
-def plot_generations(store: RunStore, path: Path, reference: str = "bce") -> Path | None:
-    """PNG of the best and median valid fitness per generation, as ratios to ``reference``
-    (the run's reference control)."""
+def plot_generations(store: RunStore, path: Path) -> Path | None:
+    """PNG of :func:`progress_figure` (None before the first generation)."""
+    fig = progress_figure(store)
+    return None if fig is None else _save_png(fig, path)
+
+
+def progress_figure(store: RunStore):
+    """The best and median valid fitness per generation, as ratios to the run's reference
+    control (named on the axis and the line at 1); a matplotlib figure, or None."""
+    reference = search_config(store).reference
     gens = store.generations()
     if not gens:
         return None
@@ -82,7 +90,7 @@ def plot_generations(store: RunStore, path: Path, reference: str = "bce") -> Pat
     ax.set_xticks(xs)
     ax.legend()
     ax.grid(alpha=0.3)
-    return _save_png(fig, path)
+    return fig
 
 
 def _save_png(fig, path: Path) -> Path:
@@ -191,7 +199,7 @@ def show_run(run_dir: Path, top: int = 10, *, as_json: bool = False) -> None:
             f"diverged or failed: {100 * waste['wasted_share']:.1f}% of seconds"
         )
         try:
-            figures = [plot_generations(store, Path(run_dir) / "progress.png", config.reference)]
+            figures = [plot_generations(store, Path(run_dir) / "progress.png")]
             if result is not None:
                 figures.append(plot_verdict(result, Path(run_dir) / "verdict.png"))
         except OSError as e:  # a read-only run is still shown; only its figures are skipped
@@ -229,8 +237,8 @@ def export_run(run_dir: Path, top: int, out_dir: Path, *, force: bool = False) -
         chosen = best_losses(store, top, name=lambda r: f"{run_name} rank {r['rank']}")
         if not chosen:
             raise ExportError(
-                f"'{run_dir}' has no ranked candidate yet (none has finished training); "
-                f"nothing was written: resume the search (lossevo resume {run_dir}) first"
+                f"'{run_dir}' has no ranked candidate to export (none trained successfully "
+                f"yet); nothing was written: see lossevo show {shlex.quote(str(run_dir))}"
             )
         targets = [out_dir / f"rank{row['rank']}.py" for row, _ in chosen]
         existing = [p for p in targets if p.exists()]

@@ -181,8 +181,6 @@ def _decode(row: sqlite3.Row) -> dict:
         value = out.get(col)
         if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
             raise DamagedValue(f"{_where(out)}: {col} {_shown(value)} is not an integer")
-    if "status" in out and "fitness" in out and out["status"] not in EVAL_STATUSES:
-        raise DamagedValue(f"{_where(out)}: status {_shown(out['status'])} is not a status")
     if out.get("rng_state") is not None:
         try:
             out["rng_state"] = rng_state_from_json(out["rng_state"])
