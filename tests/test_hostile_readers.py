@@ -269,9 +269,9 @@ def test_edited_values_are_store_errors_through_the_api(probe_run, tmp_path):
     with pytest.raises(StoreError, match=r"run.db' is damaged \(meta extensions '\[1\]'"):
         api.open_run(run)
     _sql(run, "DELETE FROM meta WHERE key = 'extensions'")
-    _sql(run, "UPDATE evaluations SET seed = 'x' WHERE id = 2")
-    with pytest.raises(StoreError, match="evaluation 2: seed 'x' is not an integer"):
-        api.open_run(run).leaderboard()
+    _sql(run, f"UPDATE evaluations SET seed = 'x' WHERE id = {VERDICT_ROW}")
+    with pytest.raises(StoreError, match=r"evaluation \d+: seed 'x' is not an integer"):
+        api.open_run(run).verdict()
 
 
 # --- verdict: zero and negative fitness, incomplete, nothing to judge, power ------------------
