@@ -53,11 +53,18 @@ def gan_loss(
     return GanLoss(resolve_loss(name_or_formula, transform=transform, generator=generator))
 
 
-def export(loss: str | GanLoss | LossSpec, path: PathLike, *, source: str | None = None) -> Path:
+def export(
+    loss: str | GanLoss | LossSpec,
+    path: PathLike,
+    *,
+    source: str | None = None,
+    force: bool = False,
+) -> Path:
     """Write ``loss`` as a standalone module that imports only torch; ``path`` is a .py file
-    or a directory (``<name>.py`` inside). ``source`` is quoted as its provenance."""
+    or a directory (``<name>.py`` inside). ``source`` is quoted as its provenance. An existing
+    file is refused (nothing written) unless ``force``."""
     spec = _spec_of(loss)
-    return export_loss(spec, path, provenance={"source": source or spec.name})
+    return export_loss(spec, path, provenance={"source": source or spec.name}, force=force)
 
 
 def default_run_dir() -> Path:
@@ -178,16 +185,26 @@ def resume(
 
 
 def open_run(run_dir: PathLike) -> Run:
-    """An existing search run directory, to read its leaderboard and best losses."""
+    """An existing search run directory, to read its leaderboard and best losses; it may be
+    running (a notebook can watch a live search) or read-only."""
     return Run(run_dir)
 
 
+def _reading(run_dir: Path) -> RunStore:
+    """The run opened read-only: no lock taken, nothing written (see ``RunStore.open``)."""
+    return RunStore.open(run_dir, kind="search", readonly=True)
+
+
 class Run:
-    """A search run directory; everything is read from its database when asked for."""
+    """A search run directory; everything is read from its database when asked for.
+
+    Reading never locks: every method opens the store read-only, so it works while the search
+    runs (and never blocks a resume), and on a read-only copy.
+    """
 
     def __init__(self, run_dir: PathLike):
         self.run_dir = Path(run_dir)
-        with RunStore.open(self.run_dir, kind="search") as store:
+        with _reading(self.run_dir) as store:
             self.config: SearchConfig = search_config(store)
 
     def __repr__(self) -> str:
@@ -196,7 +213,7 @@ class Run:
     @property
     def generations_done(self) -> int:
         """Generations stored so far (a resume with ``generations=`` may add more)."""
-        with RunStore.open(self.run_dir, kind="search") as store:
+        with _reading(self.run_dir) as store:
             return len(store.generations())
 
     def leaderboard(self, top: int | None = None, *, as_frame: bool = False):
@@ -205,7 +222,7 @@ class Run:
 
         A list of dicts; ``as_frame=True`` returns the same rows as a pandas DataFrame.
         """
-        with RunStore.open(self.run_dir, kind="search") as store:
+        with _reading(self.run_dir) as store:
             rows = hall_of_fame(store, replace(search_config(store), hall_of_fame=0))
         rows = rows if top is None else rows[: _at_least_one("top", top)]
         if not as_frame:
@@ -219,12 +236,12 @@ class Run:
     def verdict(self) -> dict | None:
         """The verdict on fresh seeds (ratio to BCE with CI, corrected p, collapse rate and
         one sentence per run), or None before the run has given it."""
-        with RunStore.open(self.run_dir, kind="search", readonly=True) as store:
+        with _reading(self.run_dir) as store:
             return run_verdict(store)
 
     def to_json(self) -> dict:
         """What ``lossevo show RUN --json`` prints: leaderboard, generations and verdict."""
-        with RunStore.open(self.run_dir, kind="search", readonly=True) as store:
+        with _reading(self.run_dir) as store:
             return run_json(store)
 
     def best(self, k: int = 1) -> list[GanLoss]:
@@ -232,9 +249,14 @@ class Run:
         generator convention (``discriminator_loss``/``generator_loss`` as trained)."""
         return [GanLoss(spec) for _, spec in run_losses(self.run_dir, _at_least_one("k", k))]
 
-    def export(self, out_dir: PathLike, top: int = 3) -> list[Path]:
-        """Write the ``top`` best losses as standalone modules ``rank<N>.py`` in ``out_dir``."""
-        return export_run(self.run_dir, top=_at_least_one("top", top), out_dir=Path(out_dir))
+    def export(self, out_dir: PathLike, top: int = 3, *, force: bool = False) -> list[Path]:
+        """Write the ``top`` best losses as standalone modules ``rank<N>.py`` in ``out_dir``.
+
+        Existing modules are refused (nothing written) unless ``force``; a run with no ranked
+        candidate yet is refused too (see :func:`lossevo.report.views.export_run`)."""
+        return export_run(
+            self.run_dir, top=_at_least_one("top", top), out_dir=Path(out_dir), force=force
+        )
 
 
 def _whole(name: str, value: int) -> int:

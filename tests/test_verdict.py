@@ -185,5 +185,5 @@ def test_hostile_names_are_escaped_in_the_table(bce):
 def test_the_control_cannot_be_a_candidate(bce):
     with pytest.raises(ValueError, match="control"):
         verdict({"bce": bce}, bce)
-    with pytest.raises(ValueError, match="positive"):
-        verdict({"c": {100: 0.0}}, {100: 1.0})
+    with pytest.raises(ValueError, match="0 or more"):  # a 0 is judged (test_hostile_readers)
+        verdict({"c": {100: -1.0}}, {100: 1.0})

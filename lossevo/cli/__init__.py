@@ -8,6 +8,7 @@ only with --debug.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from lossevo.cli import evaluate, export, promote, replay, search, show
@@ -55,17 +56,22 @@ def _commands() -> list:
 def main(argv: list[str] | None = None) -> int:
     """Run one command. An expected failure (a LossevoError, or an OSError such as a full disk
     or a missing file) is one line and exit 2; anything else is a bug: one line naming it and
-    exit 1. ``--debug`` shows the traceback of either."""
+    exit 1. ``--debug`` shows the traceback of either. A closed stdout (``| head``) ends the
+    command quietly with ``EXIT_BROKEN_PIPE``."""
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "command", None):
         parser.print_help()
         return 0
     try:
-        return args.func(args) or 0
+        code = args.func(args) or 0
+        sys.stdout.flush()  # a closed pipe shows here, inside the handlers, not at exit
+        return code
     except KeyboardInterrupt:
         print("lossevo: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        return _stdout_closed()
     except (LossevoError, OSError) as err:
         if args.debug:
             raise
@@ -80,6 +86,22 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 1
+
+
+#: Exit status when the reader of stdout went away (``lossevo show RUN | head -1``): 128 +
+#: SIGPIPE, what ``cat``, ``git`` and every tool killed by the signal report, so a pipeline under
+#: ``set -o pipefail`` sees the output was cut short; plain shells ignore it, and nothing is
+#: printed (``head`` got what it asked for).
+EXIT_BROKEN_PIPE = 141
+
+
+def _stdout_closed() -> int:
+    """Quietly give up on a closed stdout: point it at /dev/null so the interpreter's final
+    flush of what is still buffered cannot fail again (the idiom of Python's signal docs)."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+    return EXIT_BROKEN_PIPE
 
 
 def _first_line(err: BaseException) -> str:

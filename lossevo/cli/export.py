@@ -18,6 +18,9 @@ def register(sub) -> None:
         "-o", "--output", required=True, help="output .py file, or directory (one module per loss)"
     )
     export.add_argument("--top", type=int, default=3, help="how many of a run's best losses")
+    export.add_argument(
+        "--force", action="store_true", help="overwrite existing modules (refused without it)"
+    )
     add_loss_options(export)
     export.set_defaults(func=cmd_export)
 
@@ -27,8 +30,9 @@ def cmd_export(args: argparse.Namespace) -> int:
     if target.note:
         print(f"lossevo: {target.note}", file=sys.stderr)
     if target.run_dir is not None:
-        for path in api.open_run(target.run_dir).export(Path(args.output), top=args.top):
+        run = api.open_run(target.run_dir)
+        for path in run.export(Path(args.output), top=args.top, force=args.force):
             print(path)
         return 0
-    print(api.export(target.spec, args.output, source=args.target))
+    print(api.export(target.spec, args.output, source=args.target, force=args.force))
     return 0

@@ -46,7 +46,7 @@ MIN_SCORE = 1e-9
 NEGATIVE_TOLERANCE = 1e-6
 
 
-class ScoreError(LossevoError):
+class ScoreError(LossevoError, ValueError):
     """A stored fitness that no task can produce (negative, or not a number)."""
 
 

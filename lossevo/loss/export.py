@@ -24,6 +24,7 @@ from pathlib import Path
 from lossevo.loss import transform
 from lossevo.loss.objective import discriminator_objective, generator_objective
 from lossevo.loss.reference import LossSpec
+from lossevo.util.errors import LossevoError
 from lossevo.util.files import write_text
 from lossevo.util.version import __version__
 
@@ -171,13 +172,34 @@ def _check_docstring(source: str, expected: str) -> None:
         raise ValueError("internal error: an exported module's docstring did not read back")
 
 
-def export_loss(spec: LossSpec, path: str | Path, provenance: dict | None = None) -> Path:
-    """Write the module to ``path`` (a .py file, or a directory to put <name>.py in).
+class ExportError(LossevoError):
+    """An export that would overwrite a file, or has nowhere to go; one line saying what to do."""
+
+
+def export_path(spec: LossSpec, path: str | Path) -> Path:
+    """Where :func:`export_loss` writes: ``path`` if a .py file, else ``<name>.py`` inside."""
+    path = Path(path)
+    if path.suffix == ".py":
+        return path
+    return path / f"{re.sub(r'[^A-Za-z0-9_]+', '_', spec.name).strip('_').lower()}.py"
+
+
+def export_loss(
+    spec: LossSpec, path: str | Path, provenance: dict | None = None, *, force: bool = True
+) -> Path:
+    """Write the module to ``path`` (a .py file, or a directory to put <name>.py in); an
+    existing file is refused unless ``force``.
 
     The write is atomic: a failure (a full disk) leaves an existing file as it was.
     """
-    path = Path(path)
-    if path.suffix != ".py":
-        path.mkdir(parents=True, exist_ok=True)
-        path = path / f"{re.sub(r'[^A-Za-z0-9_]+', '_', spec.name).strip('_').lower()}.py"
-    return write_text(path, module_source(spec, provenance))
+    target = export_path(spec, path)
+    if not force and target.exists():
+        raise ExportError(
+            f"'{target}' already exists; nothing was written: choose another output, or "
+            f"overwrite it with --force (force=True in Python)"
+        )
+    if target != Path(path):
+        if Path(path).exists() and not Path(path).is_dir():
+            raise ExportError(f"'{path}' is a file, not a folder; name a folder or a .py file")
+        Path(path).mkdir(parents=True, exist_ok=True)
+    return write_text(target, module_source(spec, provenance))

@@ -7,10 +7,10 @@ training counts as collapsed when its samples cover at most ``COLLAPSE_CLASSES``
 
 from __future__ import annotations
 
-from lossevo.fitness.scores import finite_or_none
-from lossevo.report.verdict import verdict
-from lossevo.runs.store import RunStore
-from lossevo.search.config import VERDICT_STAGE, SearchConfig
+from lossevo.fitness.scores import ScoreError, finite_or_none
+from lossevo.report.verdict import control_label, verdict
+from lossevo.runs.store import DB_NAME, RunStore, StoreError
+from lossevo.search.config import VERDICT_SEED_BASE, VERDICT_STAGE, SearchConfig
 from lossevo.search.generation_stats import stored_stats
 from lossevo.search.leaderboard import controls, hall_of_fame, search_config
 from lossevo.search.standing import display_name, representatives
@@ -39,7 +39,13 @@ def verdict_evaluations(store: RunStore, config: SearchConfig | None = None) -> 
             continue
         name = display_name(reps[fp]) if fp in reps else e["key"]
         entry = out.setdefault(fp, {"name": name, "values": {}, "collapsed": {}})
-        entry["values"][e["seed"]] = finite_or_none(e)
+        try:
+            entry["values"][e["seed"]] = finite_or_none(e)
+        except ScoreError as err:
+            raise StoreError(
+                f"'{store.run_dir / DB_NAME}' is damaged (evaluation {e['id']}: {err}); "
+                f"restore it from a backup or start a new run"
+            ) from None
         flag = _collapsed(e["metrics"])
         if flag is not None:
             entry["collapsed"][e["seed"]] = flag
@@ -47,24 +53,53 @@ def verdict_evaluations(store: RunStore, config: SearchConfig | None = None) -> 
 
 
 def run_verdict(store: RunStore, config: SearchConfig | None = None) -> dict | None:
-    """The verdict of a finished run (None before its verdict evaluations exist)."""
+    """The verdict of a run (None before any verdict training is stored).
+
+    ``complete`` is False while a function judged lacks one of the ``verdict_seeds`` seeds (a
+    search stopped during its verdict): the sentence then starts with "Incomplete", so a
+    partial verdict never reads as final. With nothing to judge (``--verdict-top 0`` and the
+    reference as the only control) the sentence says so.
+    """
     config = config or search_config(store)
     by_fp = verdict_evaluations(store, config)
-    reference = next((e for e in by_fp.values() if e["name"] == config.reference), None)
-    if reference is None or len(by_fp) < 2:
+    if not by_fp:
         return None
+    reference = next((e for e in by_fp.values() if e["name"] == config.reference), None)
     others = {e["name"]: e for e in by_fp.values() if e is not reference}
+    control = {} if reference is None else reference["values"]
     result = verdict(
         {name: e["values"] for name, e in others.items()},
-        reference["values"],
+        control,
         control_name=config.reference,
         collapsed={
-            config.reference: reference["collapsed"],
+            config.reference: {} if reference is None else reference["collapsed"],
             **{name: e["collapsed"] for name, e in others.items()},
         },
     )
-    result["steps"] = config.verdict_steps
-    result["seeds"] = sorted(reference["values"])
+    expected = set(range(VERDICT_SEED_BASE, VERDICT_SEED_BASE + config.verdict_seeds))
+    judged = min(config.verdict_top, len(hall_of_fame(store, config))) + len(config.controls)
+    everywhere = set.intersection(*(set(e["values"]) for e in by_fp.values()))
+    complete = reference is not None and len(by_fp) >= judged and everywhere >= expected
+    label = control_label(config.reference)
+    if not others and complete:
+        why = f"--verdict-top {config.verdict_top}" if config.verdict_top == 0 else "none ranked"
+        result["sentence"] = (
+            f"Nothing to judge: no candidate was brought to the verdict ({why}) and no other "
+            f"control; only the reference control, {label}, was trained on the fresh seeds."
+        )
+    elif not complete:
+        result["sentence"] = (
+            f"Incomplete: {len(everywhere & expected)} of {len(expected)} seeds trained for "
+            f"every function judged; resume the run to finish the verdict. So far: "
+            + result["sentence"]
+        )
+    result.update(
+        steps=config.verdict_steps,
+        seeds=sorted(control),
+        complete=complete,
+        seeds_expected=len(expected),
+        seeds_done=len(everywhere & expected),
+    )
     return result
 
 

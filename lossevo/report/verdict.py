@@ -34,20 +34,32 @@ from collections.abc import Mapping
 
 import numpy as np
 
+from lossevo.fitness.scores import score_value
 from lossevo.report.stats import bootstrap_mean_ci, holm
-from lossevo.search.racing_stats import EXACT_SIGN_FLIPS, sign_flip_p
+from lossevo.search.racing_stats import EXACT_SIGN_FLIPS, detectable_ratio, sign_flip_p
 from lossevo.util.terminal import for_terminal
 
 #: How a control is named in the sentence ("0.93 x BCE"); other names are used as given.
 _LABELS = {"bce": "BCE"}
+#: The power the verdict's detectable ratio is quoted at, and the fewest seeds whose spread
+#: is measured rather than assumed.
+POWER = 0.8
+MIN_SEEDS_FOR_SD = 3
+
+
+def control_label(name: str) -> str:
+    """A control as the verdict and the figures name it: ``BCE``, else the name as given."""
+    return _LABELS.get(name, name)
 
 
 def _finite(value: float | None) -> float | None:
-    if value is None or not math.isfinite(float(value)):
+    """A fitness usable in a ratio (``fitness.scores.score_value``): None when missing or not
+    finite; a perfect 0 (a task scored as 1 - AUROC) floored at ``MIN_SCORE``; a negative one
+    refused (ScoreError, a ValueError)."""
+    if value is None:
         return None
-    if float(value) <= 0:
-        raise ValueError(f"fitness must be positive for a ratio, got {value!r}")
-    return float(value)
+    score = score_value(value)
+    return None if math.isinf(score) else score
 
 
 def _collapse_rate(flags: Mapping[int, bool] | None, seeds: list[int]) -> float | None:
@@ -75,6 +87,7 @@ def _compare(
         "n_seeds": len(seeds),
         "seeds": [int(s) for s in seeds],
         "failed_seeds": sum(c is None for c, _ in pairs),
+        "sd_log": None,
         "ratio": None,
         "low": None,
         "high": None,
@@ -88,6 +101,7 @@ def _compare(
     ]
     ci = bootstrap_mean_ci(logs, n_resamples=n_boot, confidence=confidence, seed=seed)
     row.update(
+        sd_log=float(np.std(logs, ddof=1)) if len(logs) > 1 else None,
         ratio=math.exp(ci["mean"]),
         low=math.exp(ci["low"]),
         high=math.exp(ci["high"]),
@@ -181,7 +195,7 @@ def verdict(
     control_seeds = sorted(control)
     scored = [n for n, r in rows.items() if r["ratio"] is not None]
     winners = sorted((n for n in scored if rows[n]["beats"]), key=lambda n: rows[n]["ratio"])
-    label = _LABELS.get(control_name, control_name)
+    label = control_label(control_name)
     return {
         "control": {
             "name": control_name,
@@ -200,7 +214,69 @@ def verdict(
         "correction": f"holm over {len(rows)} candidates",
         "failed_as": "worst finite fitness of the candidate or the control",
         "sentence": _sentence(rows, label, confidence),
+        "power": _measured_power(rows, len(control_seeds), alpha),
     }
+
+
+def verdict_power(
+    n_seeds: int,
+    sd_log: float,
+    comparisons: int,
+    *,
+    alpha: float = 0.05,
+    power: float = POWER,
+    measured: bool = False,
+) -> dict:
+    """What a verdict on ``n_seeds`` seeds can detect at spread ``sd_log`` (the sd of the
+    per-seed log ratios, measured or assumed) among ``comparisons`` candidates: plain data with
+    ``detectable_ratio`` (None when those seeds can never show a winner, see
+    :func:`lossevo.search.racing_stats.detectable_ratio`). Choose the verdict's defaults with
+    it: ``verdict_power(6, 0.2, 3)["detectable_ratio"]`` is about 0.73."""
+    return {
+        "seeds": n_seeds,
+        "sd_log": sd_log,
+        "sd_measured": measured,
+        "comparisons": comparisons,
+        "alpha": alpha,
+        "power": power,
+        "detectable_ratio": detectable_ratio(
+            n_seeds, sd_log, alpha=alpha, power=power, comparisons=comparisons
+        ),
+        "test": "one-sided, Holm-corrected; paired t approximation of the sign-flip test",
+    }
+
+
+def _measured_power(rows: Mapping[str, dict], n_seeds: int, alpha: float) -> dict | None:
+    """:func:`verdict_power` at the pooled sd of the candidates' log ratios, measured on those
+    with at least ``MIN_SEEDS_FOR_SD`` seeds; None when none has that many."""
+    measured = [
+        (r["n_seeds"] - 1, r["sd_log"])
+        for r in rows.values()
+        if r["sd_log"] is not None and r["n_seeds"] >= MIN_SEEDS_FOR_SD
+    ]
+    if not measured:
+        return None
+    pooled = math.sqrt(sum(df * sd**2 for df, sd in measured) / sum(df for df, _ in measured))
+    return verdict_power(n_seeds, pooled, len(rows), alpha=alpha, measured=True)
+
+
+def power_text(power: Mapping) -> str:
+    """``With 6 seeds this verdict can detect ratios below 0.75 (80% power, ...)``."""
+    where = "measured here" if power["sd_measured"] else "assumed"
+    bar = (
+        f"{power['power']:.0%} power, one-sided {power['alpha']:g} Holm-corrected over "
+        f"{power['comparisons']}; sd of the log ratios {power['sd_log']:.2f}, {where}"
+    )
+    if power["detectable_ratio"] is None:
+        return (
+            f"With {power['seeds']} seeds this verdict cannot show a winner at all "
+            f"({power['comparisons']} x 2^-{power['seeds']} >= {power['alpha']:g}): "
+            f"it needs more seeds."
+        )
+    return (
+        f"With {power['seeds']} seeds this verdict can detect ratios below "
+        f"{power['detectable_ratio']:.2f} ({bar})."
+    )
 
 
 def _geometric_mean(values) -> float | None:
@@ -213,11 +289,12 @@ def _cell(value: float | None, spec: str) -> str:
 
 
 def verdict_text(v: Mapping) -> str:
-    """A fixed-width table of :func:`verdict`'s result, best ratio first, then its sentence."""
+    """A fixed-width table of :func:`verdict`'s result, best ratio first, then what it can
+    detect (:func:`power_text`, with 3 seeds or more) and its sentence, last."""
     control = v["control"]
     rows = v["candidates"]
     order = sorted(rows, key=lambda n: (rows[n]["ratio"] is None, rows[n]["ratio"] or 0.0, n))
-    label = _LABELS.get(control["name"], control["name"])
+    label = control_label(control["name"])
     names = [control["name"], *order]
     width = max(len("loss"), *(len(for_terminal(n)) for n in names))
     header = (
@@ -258,5 +335,8 @@ def verdict_text(v: Mapping) -> str:
                 _cell(r["collapse_rate"], ".0%"),
             )
         )
-    out += ["", for_terminal(v["sentence"])]
+    out.append("")
+    if v.get("power"):  # what the verdict could see, then its answer (the last line)
+        out.append(power_text(v["power"]))
+    out.append(for_terminal(v["sentence"]))
     return "\n".join(out)

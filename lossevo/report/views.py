@@ -9,14 +9,15 @@ from __future__ import annotations
 import io
 import json
 import math
+import shlex
 from dataclasses import replace
 from pathlib import Path
 
 from lossevo.fitness.scores import Race, Status
-from lossevo.loss.export import export_loss
+from lossevo.loss.export import ExportError, export_loss
 from lossevo.report.run_report import run_json, run_verdict
-from lossevo.report.verdict import verdict_text
-from lossevo.runs.store import RunStore
+from lossevo.report.verdict import control_label, verdict_text
+from lossevo.runs.store import DB_NAME, RunStore, StoreError
 from lossevo.search.config import PENALTY
 from lossevo.search.generation_stats import stored_stats
 from lossevo.search.leaderboard import (
@@ -44,30 +45,54 @@ def wasted_compute(store: RunStore) -> dict:
     }
 
 
+def _stat(store: RunStore, generation: dict, key: str, *, required: bool) -> float:
+    """A number from a generation's stats; a damaged one is a StoreError naming run.db."""
+    value = generation["stats"].get(key)
+    if value is None and not required:
+        return math.nan
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise StoreError(
+            f"'{store.run_dir / DB_NAME}' is damaged (generation {generation['generation']}: "
+            f"stats {key} is {value!r}, not a number); restore it from a backup or start a "
+            f"new run"
+        )
+    return float(value)
+
+
 def plot_generations(store: RunStore, path: Path) -> Path | None:
-    """PNG of the best and median valid fitness per generation."""
-    gens = stored_stats(store)
+    """PNG of :func:`progress_figure` (None before the first generation)."""
+    fig = progress_figure(store)
+    return None if fig is None else _save_png(fig, path)
+
+
+def progress_figure(store: RunStore):
+    """The best and median valid fitness per generation, as ratios to the run's reference
+    control (named on the axis and the line at 1); a matplotlib figure, or None."""
+    reference = search_config(store).reference
+    gens = store.generations()
     if not gens:
         return None
+    xs = [g["generation"] for g in gens]
+    best = [_stat(store, g, "best", required=True) for g in gens]
+    best = [b if b < PENALTY else math.nan for b in best]
+    median = [_stat(store, g, "median_valid", required=False) for g in gens]
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    xs = [g for g, _ in gens]
-    best = [st.best if st.best is not None and st.best < PENALTY else math.nan for _, st in gens]
-    median = [st.median_valid or math.nan for _, st in gens]
+    label = control_label(reference)
     fig, ax = plt.subplots(figsize=(6, 3.5), dpi=120)
     ax.plot(xs, best, "o-", label="best")
     ax.plot(xs, median, "s--", label="median of valid candidates")
     ax.set_xlabel("generation")
-    ax.axhline(1.0, color="grey", linestyle=":", label="BCE (the reference control)")
-    ax.set_ylabel("fitness, × BCE on shared seeds (lower is better)")
+    ax.axhline(1.0, color="grey", linestyle=":", label=f"{label} (the reference control)")
+    ax.set_ylabel(f"fitness, × {label} on shared seeds (lower is better)")
     ax.set_title(f"Search progress: {store.run_dir.name}")
     ax.set_xticks(xs)
     ax.legend()
     ax.grid(alpha=0.3)
-    return _save_png(fig, path)
+    return fig
 
 
 def _save_png(fig, path: Path) -> Path:
@@ -82,14 +107,17 @@ def _save_png(fig, path: Path) -> Path:
     return path
 
 
-def plot_verdict(result: dict, path: Path) -> Path:
-    """PNG of each judged function's ratio to the reference with its 95% CI, and the line 1."""
+def plot_verdict(result: dict, path: Path) -> Path | None:
+    """PNG of each judged function's ratio to the reference with its 95% CI, and the line 1;
+    None when no function has a ratio."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     rows = [(n, r) for n, r in result["candidates"].items() if r["ratio"] is not None]
+    if not rows:
+        return None
     rows.sort(key=lambda nr: nr[1]["ratio"])
     fig, ax = plt.subplots(figsize=(9, 0.6 * len(rows) + 1.6), dpi=120)
     for i, (_, r) in enumerate(rows):
@@ -98,7 +126,8 @@ def plot_verdict(result: dict, path: Path) -> Path:
                     fmt="o", color=color, capsize=4)  # fmt: skip
     ax.set_yticks(range(len(rows)), [n if len(n) <= 40 else n[:39] + "…" for n, _ in rows])
     ax.axvline(1.0, color="grey", linestyle=":")
-    ax.set_xlabel(f"× {result['control']['name']} on {len(result['seeds'])} fresh seeds, "
+    label = control_label(result["control"]["name"])
+    ax.set_xlabel(f"× {label} on {len(result['seeds'])} fresh seeds, "
                   f"95% bootstrap CI (lower is better)")  # fmt: skip
     ax.set_title("Verdict", fontsize=10)
     return _save_png(fig, path)
@@ -150,10 +179,7 @@ def show_run(run_dir: Path, top: int = 10, *, as_json: bool = False) -> None:
         if result is None:
             _say("\nVerdict: not yet (it runs when the generations or the budget are spent).")
         else:
-            _say(
-                f"\nVerdict on {len(result['seeds'])} fresh seeds "
-                f"({result['seeds'][0]}-{result['seeds'][-1]}), {result['steps']} steps:"
-            )
+            _say(f"\n{_verdict_heading(result)}:")
             _say(verdict_text(result))
         every = hall_of_fame(store, replace(config, hall_of_fame=0))
         _say("\nPareto front (complexity against fitness):")
@@ -184,15 +210,46 @@ def show_run(run_dir: Path, top: int = 10, *, as_json: bool = False) -> None:
                 _say(f"figure: {figure}")
 
 
-def export_run(run_dir: Path, top: int, out_dir: Path) -> list[Path]:
-    """Export a run's ``top`` best losses as standalone modules."""
+def _verdict_heading(result: dict) -> str:
+    """``Verdict on 6 fresh seeds (1000-1005), 1500 steps``, saying when it is incomplete."""
+    seeds = result["seeds"]
+    span = f" ({seeds[0]}-{seeds[-1]})" if seeds else ""
+    heading = f"Verdict on {len(seeds)} fresh seed{'' if len(seeds) == 1 else 's'}{span}"
+    if not result.get("complete", True):
+        heading += f" (incomplete: {result['seeds_done']} of {result['seeds_expected']} seeds)"
+    return f"{heading}, {result['steps']} steps"
+
+
+def export_run(run_dir: Path, top: int, out_dir: Path, *, force: bool = False) -> list[Path]:
+    """Export a run's ``top`` best losses as standalone modules ``rank<N>.py`` in ``out_dir``.
+
+    All or nothing: an existing module is refused before any is written, unless ``force``.
+    A run with no ranked candidate is an error (exit 2), not an empty success: a script that
+    exports and then imports ``rank1.py`` must stop at the export, which says why.
+    """
     if top < 1:
         raise LossevoError(f"--top must be at least 1 (got {top}); e.g. --top 3")
+    if out_dir.exists() and not out_dir.is_dir():
+        raise ExportError(f"'{out_dir}' is a file, not a folder; name a folder for the modules")
     with RunStore.open(run_dir, kind="search", readonly=True) as store:
         config = search_config(store)
         paths = []
         run_name = Path(run_dir).name
-        for row, spec in best_losses(store, top, name=lambda r: f"{run_name} rank {r['rank']}"):
+        chosen = best_losses(store, top, name=lambda r: f"{run_name} rank {r['rank']}")
+        if not chosen:
+            raise ExportError(
+                f"'{run_dir}' has no ranked candidate to export (none trained successfully "
+                f"yet); nothing was written: see lossevo show {shlex.quote(str(run_dir))}"
+            )
+        targets = [out_dir / f"rank{row['rank']}.py" for row, _ in chosen]
+        existing = [p for p in targets if p.exists()]
+        if existing and not force:
+            more = f" and {len(existing) - 1} more" if len(existing) > 1 else ""
+            raise ExportError(
+                f"'{existing[0]}'{more} already exist; nothing was written: choose another "
+                f"-o, or overwrite with --force (force=True in Python)"
+            )
+        for (row, spec), target in zip(chosen, targets, strict=True):
             provenance = {
                 "run": str(Path(run_dir).resolve()),
                 "rank": row["rank"],
@@ -204,5 +261,5 @@ def export_run(run_dir: Path, top: int, out_dir: Path) -> list[Path]:
                 "steps": config.steps,
                 "task": config.task,
             }
-            paths.append(export_loss(spec, out_dir / f"rank{row['rank']}.py", provenance))
+            paths.append(export_loss(spec, target, provenance))
         return paths

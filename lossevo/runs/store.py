@@ -12,8 +12,10 @@ import contextlib
 import csv
 import importlib.metadata
 import json
+import math
 import os
 import platform
+import random
 import sqlite3
 import time
 from pathlib import Path
@@ -29,6 +31,7 @@ from lossevo.util.errors import LossevoError
 from lossevo.util.files import atomic_open, current_umask
 
 __all__ = [
+    "DamagedValue",
     "RunStore",
     "StoreError",
     "spec_of",
@@ -40,8 +43,51 @@ __all__ = [
 DB_NAME = "run.db"
 _LIBRARIES = ("lossevo", "torch", "deap", "sympy", "numpy", "ray")
 
-_JSON_COLUMNS = ("metrics", "curves", "population", "stats", "checkpoints")
+#: JSON columns and the type each must decode to.
+_JSON_COLUMNS = {
+    "metrics": dict,
+    "curves": dict,
+    "population": list,
+    "stats": dict,
+    "checkpoints": dict,
+}
+#: Columns that hold a number (None allowed), and those that hold an integer.
+_NUMBER_COLUMNS = ("fitness", "seconds")
+_INT_COLUMNS = ("seed", "budget", "generation", "attempts", "steps")
 _TABLES = {"meta", "candidates", "evaluations", "generations", "events"}
+
+
+class DamagedValue(ValueError):
+    """A stored value a reader cannot use (an edited or corrupted cell); the text names it."""
+
+
+def _shown(value: Any) -> str:
+    """A stored value for a one-line message: its repr (control characters escaped), cut."""
+    text = repr(value)
+    return text if len(text) <= 40 else text[:39] + "…"
+
+
+def _is_json_object(text: str) -> bool:
+    try:
+        return isinstance(json.loads(text), dict)
+    except (TypeError, ValueError):
+        return False
+
+
+def _is_seconds(text: str) -> bool:
+    try:
+        return math.isfinite(float(text)) and float(text) >= 0
+    except (TypeError, ValueError):
+        return False
+
+
+#: ``meta`` values with a format (search/leaderboard.py and search/spend.py write the first
+#: two), checked when a run is opened: a damaged one is refused in one line naming run.db.
+META_FORMATS = {
+    "extensions": (_is_json_object, "a JSON object"),
+    "spent_seconds": (_is_seconds, "a number of seconds"),
+    "config": (_is_json_object, "a JSON object"),
+}
 
 
 def _readonly_uri(db: Path) -> str:
@@ -56,9 +102,11 @@ def _readonly_uri(db: Path) -> str:
 def _db_error(db: Path, err: Exception) -> StoreError:
     """An SQLite failure as one line: a full disk, a read-only run, or a damaged database."""
     reason = str(err).splitlines()[0] if str(err) else type(err).__name__
-    if "full" in reason:
+    if isinstance(err, DamagedValue):
+        pass  # its text quotes a stored value: never read it as a disk or permission problem
+    elif "full" in reason:
         return StoreError(f"'{db}': {reason}; free some space and resume the run")
-    if "readonly" in reason or "read-only" in reason:
+    elif "readonly" in reason or "read-only" in reason:
         return StoreError(
             f"'{db}' is read-only ({reason}); make the run writable, or copy it and resume the copy"
         )
@@ -72,9 +120,15 @@ def rng_state_to_json(state: tuple) -> str:
 
 
 def rng_state_from_json(text: str) -> tuple:
-    """Inverse of :func:`rng_state_to_json`: a tuple that ``random.setstate`` accepts."""
-    version, internal, gauss_next = json.loads(text)
-    return (version, tuple(internal), gauss_next)
+    """Inverse of :func:`rng_state_to_json`: a tuple that ``random.setstate`` accepts
+    (checked on a throwaway generator; anything else is a :class:`DamagedValue`)."""
+    try:
+        version, internal, gauss_next = json.loads(text)
+        state = (version, tuple(internal), gauss_next)
+        random.Random().setstate(state)
+    except (TypeError, ValueError, OverflowError):
+        raise DamagedValue(f"rng_state {_shown(text)} is not a random generator state") from None
+    return state
 
 
 def library_versions() -> dict[str, str | None]:
@@ -118,13 +172,41 @@ def write_table(path: str | os.PathLike, rows: list[dict], columns: list[str]) -
             writer.writerow([_cell(row.get(c)) for c in columns])
 
 
+def _where(row: dict) -> str:
+    """Which row: ``evaluation 12``, ``generation 3``, ``candidate 'k'``."""
+    if "generation" in row and "population" in row:
+        return f"generation {row['generation']}"
+    if "fingerprint" in row and "status" in row:
+        return f"evaluation {row.get('id')}"
+    return f"candidate {_shown(row.get('key'))}" if "key" in row else "a row"
+
+
 def _decode(row: sqlite3.Row) -> dict:
+    """A row as a dict with its JSON columns decoded, every typed cell checked: an edited or
+    corrupted value raises :class:`DamagedValue` naming the row, the column and the value."""
     out = dict(row)
-    for col in _JSON_COLUMNS:
+    for col, kind in _JSON_COLUMNS.items():
         if out.get(col) is not None:
-            out[col] = json.loads(out[col])
+            try:
+                out[col] = json.loads(out[col])
+            except (TypeError, ValueError):
+                out[col] = None  # reported just below
+            if not isinstance(out[col], kind):
+                what = "a JSON object" if kind is dict else "a JSON list"
+                raise DamagedValue(f"{_where(out)}: {col} {_shown(row[col])} is not {what}")
+    for col in _NUMBER_COLUMNS:
+        value = out.get(col)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)):
+            raise DamagedValue(f"{_where(out)}: {col} {_shown(value)} is not a number")
+    for col in _INT_COLUMNS:
+        value = out.get(col)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+            raise DamagedValue(f"{_where(out)}: {col} {_shown(value)} is not an integer")
     if out.get("rng_state") is not None:
-        out["rng_state"] = rng_state_from_json(out["rng_state"])
+        try:
+            out["rng_state"] = rng_state_from_json(out["rng_state"])
+        except DamagedValue as e:
+            raise DamagedValue(f"{_where(out)}: {e}") from None
     return out
 
 
@@ -189,12 +271,15 @@ class RunStore:
     ) -> RunStore:
         """Open an existing run, checking it read-only first so a refusal changes nothing.
 
-        A writer (the default) takes the run's lock; ``readonly`` (show, export) takes none,
-        writes nothing and works on a read-only folder.
+        A writer (the default) takes the run's lock and upgrades an older schema in place. A
+        reader (``readonly``: show, export, the API's ``open_run``) never touches ``run.lock``,
+        writes nothing (no -wal, -shm or lock file on a finished run) and so works on a live run,
+        beside a writer, and on a read-only folder; an older schema is upgraded in a copy in
+        memory, the files left as they are.
         """
         run_dir = Path(run_dir)
         meta = cls._check(run_dir, kind)
-        if int(meta["schema_version"]) < SCHEMA_VERSION:
+        if int(meta["schema_version"]) < SCHEMA_VERSION and not readonly:
             cls._upgrade(run_dir, kind)
         lock = None if readonly else RunLock(run_dir)
         if lock is not None:
@@ -265,6 +350,9 @@ class RunStore:
             )
         if verdict != "ok":
             raise _db_error(db, sqlite3.DatabaseError(f"integrity check: {verdict}"))
+        for key, (valid, what) in META_FORMATS.items():
+            if key in meta and not valid(meta[key]):
+                raise _db_error(db, DamagedValue(f"meta {key} {_shown(meta[key])} is not {what}"))
         return meta
 
     @classmethod
@@ -278,6 +366,8 @@ class RunStore:
                 conn = sqlite3.connect(
                     _readonly_uri(db), uri=True, timeout=30, isolation_level=None
                 )
+                if int(meta["schema_version"]) < SCHEMA_VERSION:
+                    conn, meta = cls._upgraded_in_memory(db, conn, meta)
             else:
                 conn = sqlite3.connect(db, timeout=30, isolation_level=None)
                 conn.execute("PRAGMA journal_mode=WAL")
@@ -296,6 +386,28 @@ class RunStore:
             store.close()
             raise
         return store
+
+    @staticmethod
+    def _upgraded_in_memory(
+        db: Path, conn: sqlite3.Connection, meta: dict[str, str]
+    ) -> tuple[sqlite3.Connection, dict[str, str]]:
+        """A reader's view of an older database: copied into memory and upgraded there (see
+        runs/schema.py), so reading an old run writes nothing; returns the copy and its meta."""
+        version = int(meta["schema_version"])
+        memory = sqlite3.connect(":memory:", isolation_level=None)
+        try:
+            conn.backup(memory)
+            upgrade(memory, version, meta.get("kind", ""))
+            upgraded = dict(memory.execute("SELECT key, value FROM meta").fetchall())
+        except sqlite3.Error as e:
+            memory.close()
+            raise StoreError(
+                f"'{db}' has schema {version} and cannot be read as {SCHEMA_VERSION} ({e}); "
+                f"open it with the lossevo that wrote it"
+            ) from None
+        finally:
+            conn.close()
+        return memory, upgraded
 
     def _check_digest(self, *, upgrade: bool) -> None:
         """Refuse a config.json edited since the run started, naming the keys that changed; a
@@ -373,7 +485,7 @@ class RunStore:
         try:
             rows = self._conn.execute(sql, params).fetchall()
             return [_decode(r) for r in rows]
-        except (sqlite3.Error, ValueError) as e:  # ValueError: a damaged JSON column
+        except (sqlite3.Error, ValueError) as e:  # ValueError: a damaged value (DamagedValue)
             raise _db_error(self.run_dir / DB_NAME, e) from None
 
     @property

@@ -28,7 +28,14 @@ import numpy as np
 
 from lossevo.fitness.scores import finite_scores, log_ratios, ratio_to_control
 
-__all__ = ["eliminate", "log_ratios", "power_seeds", "ratio_to_control", "sign_flip_p"]
+__all__ = [
+    "detectable_ratio",
+    "eliminate",
+    "log_ratios",
+    "power_seeds",
+    "ratio_to_control",
+    "sign_flip_p",
+]
 
 #: Largest sample whose sign-flip null distribution is enumerated exactly (2**16 sign patterns).
 EXACT_SIGN_FLIPS = 16
@@ -161,3 +168,42 @@ def power_seeds(
     delta = math.log(1 / (1 - effect))
     n = (1 if paired else 2) * (z * sd_log / delta) ** 2
     return max(2, math.ceil(n - 1e-9))
+
+
+def detectable_ratio(
+    n: int,
+    sd_log: float,
+    alpha: float = 0.05,
+    power: float = 0.8,
+    comparisons: int = 1,
+) -> float | None:
+    """The ratio to the control that ``n`` paired seeds detect with probability ``power``: the
+    inverse of :func:`power_seeds` for the verdict's test (0.75 means "ratios below 0.75").
+
+    One-sided at ``alpha / comparisons`` (Holm's first step, the bar the best of
+    ``comparisons`` candidates must pass), on the per-seed log ratios with sd ``sd_log``. The
+    power is the paired t test's, exact (noncentral t): the verdict's sign-flip test assumes no
+    normality and is close to it, but its p-value cannot go below ``2**-n``, so None when
+    ``comparisons * 2**-n >= alpha`` (those seeds can never show a winner) or ``n < 2``.
+    Example: 6 seeds, sd 0.2, 3 candidates: about 0.71.
+    """
+    if not (math.isfinite(sd_log) and sd_log >= 0):
+        raise ValueError(f"sd_log must be a number >= 0, got {sd_log}")
+    if not 0 < alpha < 1 or not 0 < power < 1:
+        raise ValueError(f"alpha and power must be in (0, 1), got {alpha} and {power}")
+    if comparisons < 1:
+        raise ValueError(f"comparisons must be at least 1, got {comparisons}")
+    if n < 2 or comparisons * 2.0**-n >= alpha:
+        return None
+    from scipy.optimize import brentq
+    from scipy.stats import nct
+    from scipy.stats import t as student_t
+
+    df = n - 1
+    critical = float(student_t.isf(alpha / comparisons, df))
+
+    def shortfall(nc: float) -> float:
+        return float(nct.sf(critical, df, nc)) - power
+
+    noncentrality = brentq(shortfall, 0.0, 100.0, xtol=1e-10)
+    return math.exp(-noncentrality * sd_log / math.sqrt(n))
