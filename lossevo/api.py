@@ -18,7 +18,7 @@ from lossevo.loss.export import export_loss
 from lossevo.loss.objective import GanLoss
 from lossevo.loss.reference import LossSpec, resolve_loss
 from lossevo.report.run_report import run_json, run_verdict
-from lossevo.report.views import export_run
+from lossevo.report.views import export_run, run_verdict_section
 from lossevo.runs.executors import Execution
 from lossevo.runs.store import RunStore
 from lossevo.search.config import CPU_TARGET, SearchConfig
@@ -27,6 +27,7 @@ from lossevo.search.run import resume_search, start_search
 from lossevo.studies.promote import promote_report_only, run_losses, run_promotion
 from lossevo.studies.replay import report_only, run_replay
 from lossevo.util.errors import LossevoError
+from lossevo.util.terminal import for_terminal
 
 PathLike = str | os.PathLike
 _DEFAULTS = SearchConfig()
@@ -151,7 +152,15 @@ def evolve(
     )
     run_dir = Path(run_dir) if run_dir is not None else default_run_dir()
     start_search(run_dir, config, how, echo=print if progress else _silent, progress=progress)
+    _print_verdict(run_dir, progress)
     return Run(run_dir)
+
+
+def _print_verdict(run_dir: PathLike, progress: bool) -> None:
+    """A search ends by printing what the user waited for: the verdict's table and sentence."""
+    if progress:
+        print()
+        print(for_terminal(run_verdict_section(Path(run_dir))))
 
 
 def resume(
@@ -181,6 +190,7 @@ def resume(
         echo=print if progress else _silent,
         progress=progress,
     )
+    _print_verdict(run_dir, progress)
     return Run(run_dir)
 
 

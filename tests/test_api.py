@@ -20,6 +20,7 @@ import lossevo
 from lossevo.fitness.models import ModelConfig, build_models
 from lossevo.fitness.train import TrainConfig, train_gan
 from lossevo.loss.screen import probe_scores
+from lossevo.search.config import SearchConfig
 
 PACKAGE = Path(lossevo.__file__).parent
 LOSSES = ["ganetic", "hinge", "adversarial", "y_pred**2 - 2*y_real*y_pred"]
@@ -134,8 +135,9 @@ def test_search_returns_a_run_with_a_leaderboard_as_rows(probe_run):
 
 def test_the_verdict_and_the_json_view_come_from_the_run(probe_run):
     verdict = probe_run.verdict()
-    assert verdict["sentence"].startswith("On 6 fresh seeds")
-    assert verdict["seeds"] == list(range(1000, 1006))
+    n = SearchConfig().verdict_seeds  # the default
+    assert verdict["sentence"].startswith(f"On {n} fresh seeds")
+    assert verdict["seeds"] == list(range(1000, 1000 + n))
     data = probe_run.to_json()
     assert data["verdict"] == verdict and data["leaderboard"] == probe_run.leaderboard()
     assert [g["generation"] for g in data["generations"]] == [0]

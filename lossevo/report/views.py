@@ -176,11 +176,8 @@ def show_run(run_dir: Path, top: int = 10, *, as_json: bool = False) -> None:
         _say("\nGenerations (new functions raced; children drawn to find them):")
         _say(generations_text(store))
         result = run_verdict(store, config)
-        if result is None:
-            _say("\nVerdict: not yet (it runs when the generations or the budget are spent).")
-        else:
-            _say(f"\n{_verdict_heading(result)}:")
-            _say(verdict_text(result))
+        _say()
+        _say(verdict_section(result))
         every = hall_of_fame(store, replace(config, hall_of_fame=0))
         _say("\nPareto front (complexity against fitness):")
         _say(f"{'cplx':>4} {'fitness':>10} {'score':>8}  formula")
@@ -208,6 +205,19 @@ def show_run(run_dir: Path, top: int = 10, *, as_json: bool = False) -> None:
         else:
             for figure in filter(None, figures):
                 _say(f"figure: {figure}")
+
+
+def verdict_section(result: dict | None) -> str:
+    """The verdict as ``show`` prints it and a search ends with: heading, table, sentence."""
+    if result is None:
+        return "Verdict: not yet (it runs when the generations or the budget are spent)."
+    return f"{_verdict_heading(result)}:\n{verdict_text(result)}"
+
+
+def run_verdict_section(run_dir: Path) -> str:
+    """The verdict section of a run, read without locking it (what a finished search prints)."""
+    with RunStore.open(run_dir, kind="search", readonly=True) as store:
+        return verdict_section(run_verdict(store, search_config(store)))
 
 
 def _verdict_heading(result: dict) -> str:

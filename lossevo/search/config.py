@@ -35,6 +35,15 @@ TARGET_STEPS = CPU_TARGET_STEPS
 RACING_STEPS = 200
 
 
+#: The verdict's default seeds, chosen by power: at the target the sd of log FID is 0.21-0.35
+#: per loss (8 fresh seeds each, issue 15), so a per-seed log ratio to BCE has sd about 0.3.
+#: With 3 functions judged against BCE (one-sided 0.05, Holm), 80% power needs a ratio below
+#: 0.62 on 6 seeds, 0.68 on 8 and 0.72 on 10 (``report.verdict.verdict_power``); 8 seeds can
+#: detect the effect that least squares shows (0.66 x BCE), 6 cannot. Cost: 8 trainings of
+#: each of the 4 functions, about 6-7 min on 2 workers.
+VERDICT_SEEDS = 8
+
+
 class SearchConfigError(LossevoError):
     """A search setting out of range or of the wrong type; the message names the flag."""
 
@@ -182,7 +191,7 @@ class SearchConfig:
     )
     verdict_top: int = setting(2, help="best functions judged on fresh seeds at the end", low=0)
     verdict_seeds: int = setting(
-        6,
+        VERDICT_SEEDS,
         help=f"fresh seeds of the verdict ({VERDICT_SEED_BASE}, {VERDICT_SEED_BASE + 1}, ...)",
         low=2,
         high=MAX_VERDICT_SEEDS,
