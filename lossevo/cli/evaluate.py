@@ -1,7 +1,9 @@
 """``lossevo evaluate LOSS``: flags to ``lossevo.evaluate``; prints its table and aggregate.
 
 The driver (training, scoring, ``samples.png`` and ``evaluation.json`` in --out) is
-``lossevo.fitness.evaluate``.
+``lossevo.fitness.evaluate``, imported when the command runs (with the API, and torch), so
+``--help`` and a bad flag answer at once. The gan task's options left out are the API's defaults
+(``GanConfig``'s), so they are defined once.
 """
 
 from __future__ import annotations
@@ -9,13 +11,18 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from lossevo import api
 from lossevo.cli.loss_options import add_loss_options
-from lossevo.fitness.evaluate import results_table, slug, summary_line
-from lossevo.fitness.gan import METRICS, GanConfig
+from lossevo.fitness.choices import METRICS
 from lossevo.fitness.seeds import AGGREGATES
 
-DEFAULTS = GanConfig()
+#: Flags that are the gan task's options, as flag -> ``lossevo.evaluate`` keyword; one left out
+#: takes that function's default.
+TASK_OPTIONS = {
+    "dataset": "dataset",
+    "width": "width",
+    "batch_size": "batch_size",
+    "samples": "n_samples",
+}
 
 
 def register(sub) -> None:
@@ -23,7 +30,7 @@ def register(sub) -> None:
     ev.add_argument("loss", help="built-in loss name (bce, ganetic, ...) or a formula")
     ev.add_argument(
         "--dataset",
-        default=DEFAULTS.dataset,
+        default=None,
         help="mnist-offline (default, no download), digits-8x8, mnist, cifar10, a "
         "folder of images, or a MedMNIST .npz",
     )
@@ -39,12 +46,12 @@ def register(sub) -> None:
     )
     ev.add_argument("--steps", type=int, default=300, help="training steps (default 300)")
     ev.add_argument("--seeds", type=int, default=3, help="independent runs (default 3)")
-    ev.add_argument("--width", type=int, default=DEFAULTS.width)
-    ev.add_argument("--batch-size", type=int, default=DEFAULTS.batch_size)
+    ev.add_argument("--width", type=int, default=None, help="DCGAN width multiplier")
+    ev.add_argument("--batch-size", type=int, default=None)
     ev.add_argument(
         "--samples",
         type=int,
-        default=DEFAULTS.n_samples,
+        default=None,
         help="generated (and real) samples for the metric",
     )
     ev.add_argument(
@@ -70,15 +77,16 @@ def register(sub) -> None:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
+    from lossevo import api
+    from lossevo.fitness.evaluate import results_table, slug, summary_line
+
+    given = {key: getattr(args, flag) for flag, key in TASK_OPTIONS.items()}
     loss = api.gan_loss(args.loss, transform=args.transform, generator=args.generator)
     record = api.evaluate(
         loss,
         seeds=args.seeds,
         steps=args.steps,
-        dataset=args.dataset,
-        width=args.width,
-        batch_size=args.batch_size,
-        n_samples=args.samples,
+        **{key: value for key, value in given.items() if value is not None},
         device=args.device,
         aggregate=args.aggregate,
         out=Path(args.out or Path("evaluations") / slug(loss.name)),

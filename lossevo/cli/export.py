@@ -1,4 +1,7 @@
-"""``lossevo export TARGET -o OUT``: a loss, or a run's best losses, as standalone modules."""
+"""``lossevo export TARGET -o OUT``: a loss, or a run's best losses, as standalone modules.
+
+The API is imported once the target is resolved, so a refused target answers without torch.
+"""
 
 from __future__ import annotations
 
@@ -6,9 +9,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from lossevo import api
 from lossevo.cli.loss_options import add_loss_options
-from lossevo.report.target import resolve_target
 
 
 def register(sub) -> None:
@@ -26,9 +27,13 @@ def register(sub) -> None:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
+    from lossevo.report.target import resolve_target
+
     target = resolve_target(args.target, transform=args.transform, generator=args.generator)
     if target.note:
         print(f"lossevo: {target.note}", file=sys.stderr)
+    from lossevo import api
+
     if target.run_dir is not None:
         run = api.open_run(target.run_dir)
         for path in run.export(Path(args.output), top=args.top, force=args.force):

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from lossevo.loss.reference import GENERATOR_MODES
-from lossevo.loss.transform import TRANSFORMS
+from lossevo.loss.conventions import GENERATOR_MODES, TRANSFORMS
 
 
 def add_loss_options(parser: argparse.ArgumentParser) -> None:

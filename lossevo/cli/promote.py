@@ -1,13 +1,12 @@
-"""The ``promote`` command: flags to ``lossevo.promote``."""
+"""The ``promote`` command: flags to ``lossevo.promote`` (imported when the command runs, so
+``--help`` and a bad flag answer without importing torch)."""
 
 from __future__ import annotations
 
 import argparse
 
-from lossevo import api
 from lossevo.cli.replay import add_study_execution
 from lossevo.cli.search import execution
-from lossevo.studies.protocol import ProtocolError
 
 
 def register(sub) -> None:
@@ -29,13 +28,17 @@ def register(sub) -> None:
 
 
 def cmd_promote(args: argparse.Namespace) -> int:
-    if args.report_only:
-        print(api.promote_report(args.out))
-        return 0
-    if args.stages is None:
+    if args.stages is None and not args.report_only:
+        from lossevo.studies.protocol import ProtocolError
+
         raise ProtocolError(
             "promote needs --stages STAGES.yaml (e.g. experiments/promote_cpu.yaml)"
         )
+    from lossevo import api
+
+    if args.report_only:
+        print(api.promote_report(args.out))
+        return 0
     path = api.promote(
         args.run,
         args.stages,

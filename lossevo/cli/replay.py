@@ -1,12 +1,11 @@
-"""The ``replay`` command: flags to ``lossevo.replay``."""
+"""The ``replay`` command: flags to ``lossevo.replay`` (imported when the command runs, so
+``--help`` and a bad flag answer without importing torch)."""
 
 from __future__ import annotations
 
 import argparse
 
-from lossevo import api
 from lossevo.cli.search import add_execution_options, execution
-from lossevo.studies.protocol import ProtocolError
 
 
 def add_study_execution(parser: argparse.ArgumentParser) -> None:
@@ -41,13 +40,17 @@ def register(sub) -> None:
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
-    if args.report_only:
-        print(api.replay_report(args.out))
-        return 0
-    if args.config is None:
+    if args.config is None and not args.report_only:
+        from lossevo.studies.protocol import ProtocolError
+
         raise ProtocolError(
             "replay needs --config PROTOCOL.yaml (e.g. experiments/ganetic_mnist_cpu.yaml)"
         )
+    from lossevo import api
+
+    if args.report_only:
+        print(api.replay_report(args.out))
+        return 0
     path = api.replay(
         args.config,
         args.out,

@@ -2,15 +2,18 @@
 
 Their setting flags are generated from SearchConfig's field metadata (``config.settings()``):
 each flag's name, type, default, help and whether ``resume`` has it come from there.
+
+The API (and with it torch) is imported only once the settings have been checked (``search``)
+or the run directory has been found to be a run (``resume``), so a refusal answers at once.
 """
 
 from __future__ import annotations
 
 import argparse
 import shlex
+from dataclasses import replace
 from pathlib import Path
 
-from lossevo import api
 from lossevo.runs.executors import Execution
 from lossevo.search.config import EXTEND, SearchConfig, SearchConfigError, Setting, settings
 
@@ -174,6 +177,9 @@ def cmd_search(args: argparse.Namespace) -> int:
     config = {name: getattr(args, name) for name in names}
     task_config = _task_config(args)
     how = execution(args)
+    replace(DEFAULTS, **config).validate()  # api.evolve checks again: this one spares torch
+    from lossevo import api
+
     run_dir = Path(args.run_dir) if args.run_dir else api.default_run_dir()
     print(f"run directory: {run_dir}  (resume with: lossevo resume {shlex.quote(str(run_dir))})")
     api.evolve(run_dir, task_config=task_config, execution=how, progress=not args.quiet, **config)
@@ -184,9 +190,16 @@ def cmd_search(args: argparse.Namespace) -> int:
 
 def cmd_resume(args: argparse.Namespace) -> int:
     names = [n for n, rule in settings().items() if rule.resume == EXTEND or rule.resume_flag]
+    how = execution(args)
+    from lossevo.runs.store import RunStore
+
+    with RunStore.open(args.run_dir, kind="search", readonly=True):
+        pass  # api.resume checks again: this refuses what is not a search run, sparing torch
+    from lossevo import api
+
     api.resume(
         args.run_dir,
-        execution=execution(args),
+        execution=how,
         progress=not args.quiet,
         **{name: getattr(args, name) for name in names},
     )

@@ -1,4 +1,8 @@
-"""``lossevo show TARGET``: a loss (canonical form, LaTeX, screening verdict) or a run directory."""
+"""``lossevo show TARGET``: a loss (canonical form, LaTeX, screening verdict) or a run directory.
+
+The work is imported inside :func:`cmd_show`, so ``--help`` and a refused target (no such run
+directory, a bad formula) answer without importing torch.
+"""
 
 from __future__ import annotations
 
@@ -6,9 +10,6 @@ import argparse
 import sys
 
 from lossevo.cli.loss_options import add_loss_options
-from lossevo.loss.screen import REASONS, screen
-from lossevo.report.target import resolve_target
-from lossevo.report.views import show_run
 from lossevo.util.terminal import for_terminal
 
 
@@ -27,12 +28,18 @@ def register(sub) -> None:
 
 
 def cmd_show(args: argparse.Namespace) -> int:
+    from lossevo.report.target import resolve_target
+
     target = resolve_target(args.target, transform=args.transform, generator=args.generator)
     if target.note:
         print(f"lossevo: {target.note}", file=sys.stderr)
     if target.run_dir is not None:
+        from lossevo.report.views import show_run
+
         show_run(target.run_dir, top=args.top, as_json=args.json)
         return 0
+    from lossevo.loss.screen import REASONS, screen
+
     spec = target.spec
     verdict = screen(spec)
     lines = [

@@ -6,17 +6,16 @@ extractors loaded) and then evaluates jobs. A job is ``{"loss": LossSpec.to_dict
 ``fitness`` (lower is better; None unless ok), ``metrics``, ``curves``, ``seconds``, ``error``.
 
 :data:`TASKS` is the one registry: executors build tasks from it, study files validate their
-task options with each task's ``Config``, and the CLI offers its names.
+task options with each task's ``Config``, and the CLI offers its names. Its classes are
+imported on first use, so that importing this package (for the names, or for a light module
+such as :mod:`lossevo.fitness.scores`) does not import torch.
 """
 
 from __future__ import annotations
 
+import importlib
+from collections.abc import Iterator, Mapping
 from typing import Any, Protocol
-
-from lossevo.fitness.anomaly import AnomalyTask
-from lossevo.fitness.checks import TaskConfigError
-from lossevo.fitness.gan import GanTask
-from lossevo.fitness.probe import ProbeTask
 
 
 class Task(Protocol):
@@ -32,13 +31,41 @@ class Task(Protocol):
     def describe(self) -> dict: ...
 
 
+class _TaskRegistry(Mapping):
+    """Task name -> task class, each class imported the first time it is looked up."""
+
+    def __init__(self, where: dict[str, str]) -> None:
+        self._where = where  # name -> "module:Class"
+
+    def __getitem__(self, kind: str) -> type[Task]:
+        module, _, name = self._where[kind].partition(":")
+        return getattr(importlib.import_module(module), name)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._where)
+
+    def __len__(self) -> int:
+        return len(self._where)
+
+    def __repr__(self) -> str:
+        return f"TASKS({self._where!r})"
+
+
 #: Task names and the class that implements each.
-TASKS: dict[str, type[Task]] = {"gan": GanTask, "anomaly": AnomalyTask, "probe": ProbeTask}
+TASKS: Mapping[str, type[Task]] = _TaskRegistry(
+    {
+        "gan": "lossevo.fitness.gan:GanTask",
+        "anomaly": "lossevo.fitness.anomaly:AnomalyTask",
+        "probe": "lossevo.fitness.probe:ProbeTask",
+    }
+)
 
 
 def task_class(kind: str) -> type[Task]:
     """The task class registered as ``kind``."""
     if kind not in TASKS:
+        from lossevo.fitness.checks import TaskConfigError
+
         raise TaskConfigError(f"unknown task {kind!r}; known tasks: {', '.join(TASKS)}")
     return TASKS[kind]
 
@@ -61,4 +88,6 @@ def validate_task(kind: str, config: dict) -> None:
     try:
         check(config) if check is not None else cls.from_config(config)
     except TypeError as e:  # a dataclass given options it does not take
+        from lossevo.fitness.checks import TaskConfigError
+
         raise TaskConfigError(f"bad {kind} task options ({e}); see lossevo search --help") from None

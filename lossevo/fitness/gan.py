@@ -22,14 +22,13 @@ from lossevo.fitness.checks import (
     check_int,
     check_training,
 )
+from lossevo.fitness.choices import METRICS
 from lossevo.fitness.data import ImageData, load_dataset
 from lossevo.fitness.device import resolve_device
 from lossevo.fitness.metrics.frechet import feature_stats, frechet_distance, kid
 from lossevo.fitness.options import TrainingOptions, train_for_job
 from lossevo.fitness.train import sample
 from lossevo.util.png import png_base64
-
-METRICS = ("auto", "domain_fid", "inception_fid")
 
 
 @dataclass(frozen=True)

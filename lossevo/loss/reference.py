@@ -14,13 +14,11 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from lossevo.loss.conventions import GENERATOR_MODES, TRANSFORMS
 from lossevo.loss.expr import LossExpr
 from lossevo.loss.formula import FormulaError
-from lossevo.loss.transform import TRANSFORMS
 from lossevo.util.errors import LossevoError
 from lossevo.util.hashing import json_digest
-
-GENERATOR_MODES = ("non_saturating", "minimax")
 
 BCE_FORMULA = "-(y_real*log(y_pred) + (1 - y_real)*log(1 - y_pred))"
 #: GANetic, element-wise, as in GANLoss_tensorflow.py and example.py of the GANetic repository:

@@ -10,8 +10,9 @@ from collections.abc import Callable
 
 import torch
 
+from lossevo.loss.conventions import TRANSFORMS
+
 CLIP = 1e-7
-TRANSFORMS = ("sigmoid", "raw")
 
 
 def sigmoid_clipped(score: torch.Tensor) -> torch.Tensor:

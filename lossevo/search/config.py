@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import MISSING, Field, asdict, dataclass, field, fields
 
 from lossevo.fitness import TASKS
-from lossevo.loss.reference import reference_names
 from lossevo.util.budget import parse_budget
 from lossevo.util.errors import LossevoError
 
@@ -266,6 +265,8 @@ class SearchConfig:
         for ok, message in checks:
             if not ok:
                 raise SearchConfigError(message)
+        from lossevo.loss.reference import reference_names  # SymPy: not for --help
+
         unknown = [c for c in self.controls if c not in reference_names()]
         if unknown:
             raise SearchConfigError(
