@@ -67,8 +67,11 @@ def test_every_generation_trains_new_functions(tmp_path):
         trained = {}
         for e in store.evaluations(stage="search"):
             trained.setdefault(e["fingerprint"], e["id"])
+    # the non-elite places go to new functions: almost all of them, though a late generation
+    # of a small space can fall one short when every random tree repeats a known function
+    new = [g["stats"]["new_functions"] for g in gens[1:]]
+    assert sum(new) >= 0.9 * (8 - 2) * len(new) - 1 and min(new) >= 0.75 * (8 - 2), new
     for g in gens[1:]:
-        assert g["stats"]["new_functions"] >= 0.9 * (8 - 2), g["stats"]
         v = g["stats"]["variation"]
         assert v["attempts"] == v["accepted"] + sum(v["rejected"].values())
     # new means never trained before: each fingerprint races in one generation only
@@ -85,10 +88,13 @@ def test_a_steps_budget_stops_the_generations_and_resume_extends_it(tmp_path):
         first = len(store.generations())
         assert 1 <= first < 20
         assert store.evaluations(stage="verdict")  # the run finalised
+        spent = sum(e["budget"] for e in store.evaluations(stage="search"))
+    assert spent >= 1000  # the generation in flight when the budget ran out finished
     resume_search(run, overrides={"budget": "1000steps"}, progress=False, echo=lambda s: None)
     with RunStore.open(run, kind="search") as store:
         assert len(store.generations()) > first
-        assert json.loads(store.meta["extensions"])["budget"] == "2000steps"
+        # 1,000 steps more than it had spent (R10: not more than its nominal budget)
+        assert json.loads(store.meta["extensions"])["budget"] == f"{spent + 1000}steps"
 
 
 # ------------------------------------------------------------------------- bad input

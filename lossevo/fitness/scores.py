@@ -60,7 +60,7 @@ def score_value(fitness: object, status: str = Status.OK) -> float:
     if math.isnan(value) or math.isinf(value):
         return math.inf
     if value < -NEGATIVE_TOLERANCE:
-        raise ScoreError(f"a fitness must be at least 0, not {value!r}")
+        raise ScoreError(f"fitness {value!r} is negative: a fitness must be 0 or more")
     return max(value, MIN_SCORE)
 
 

@@ -397,9 +397,9 @@ class RunStore:
         memory = sqlite3.connect(":memory:", isolation_level=None)
         try:
             conn.backup(memory)
-            upgrade(memory, version, meta.get("kind", ""))
+            upgrade(memory, version, meta.get("kind", ""), read_config(db.parent))
             upgraded = dict(memory.execute("SELECT key, value FROM meta").fetchall())
-        except sqlite3.Error as e:
+        except (sqlite3.Error, LossevoError, KeyError, TypeError) as e:
             memory.close()
             raise StoreError(
                 f"'{db}' has schema {version} and cannot be read as {SCHEMA_VERSION} ({e}); "

@@ -97,12 +97,13 @@ def resume_search(
         if "generations" in overrides:
             extensions["generations"] = _extended_generations(stored, overrides["generations"])
         if "budget" in overrides:
+            extended = _extended_budget(probe, stored, overrides["budget"])  # units checked
             if done >= max(stored.generations, overrides.get("generations", 0)):
                 raise SearchConfigError(
                     f"--budget adds nothing: all {stored.generations} generations of this run "
                     f"are done; add --generations N (more than {stored.generations}) to run more"
                 )
-            extensions["budget"] = _extended_budget(probe, stored, overrides["budget"])
+            extensions["budget"] = extended
     config = SearchConfig.from_dict({**asdict(stored), **extensions})
     config.validate()
     if load_space(config.space).digest() != digest:
