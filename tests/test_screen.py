@@ -1,7 +1,18 @@
 """Screening rejects broken candidates with the right reason, and the fingerprint dedups."""
 
-from lossevo.loss.reference import LossSpec
-from lossevo.loss.screen import fingerprint, screen
+import math
+import random
+
+import torch
+
+from lossevo.loss.expr import LossExpr
+from lossevo.loss.reference import LossSpec, reference_loss, reference_names
+from lossevo.loss.screen import ScreenConfig, fingerprint, game_probe, screen
+from lossevo.loss.transform import get_transform
+from lossevo.search.config import SearchConfig
+from lossevo.search.gp import deap_to_tree
+from lossevo.search.space import load_space
+from lossevo.search.variation import Variation
 
 
 def spec(formula, **kw):
@@ -66,3 +77,75 @@ def test_a_small_but_real_fake_branch_is_not_constant():
     # L(0, p) = 0.01*p varies by 0.01 over the grid: well above the tolerance
     verdict = screen(spec("-y_real*log(y_pred) + 0.01*(1 - y_real)*y_pred"))
     assert verdict.reason != "fake_branch_constant"
+
+
+def _reference_game_probe(spec: LossSpec, config: ScreenConfig) -> dict:
+    """The discriminator game as written before, with two parameters and torch.optim.Adam:
+    the one-tensor game in lossevo.loss.screen must measure exactly what this measures."""
+    fn = spec.expr.torch_fn()
+    transform = get_transform(spec.transform)
+    gen = torch.Generator().manual_seed(config.seed)
+    start = torch.randn(config.n_scores, generator=gen)
+    real = start.clone().requires_grad_(True)
+    fake = start.clone().requires_grad_(True)
+    ones, zeros = torch.ones(config.n_scores), torch.zeros(config.n_scores)
+
+    def d_grads():
+        loss = fn(ones, transform(real)).sum() + fn(zeros, transform(fake)).sum()
+        return torch.autograd.grad(loss, (real, fake)), loss
+
+    (g_real, g_fake), _ = d_grads()
+    d_scale = torch.cat([g_real, g_fake]).pow(2).mean().sqrt().item()
+    optimizer = torch.optim.Adam([real, fake], lr=config.d_lr)
+    for step in range(config.d_steps):
+        optimizer.zero_grad()
+        (g_real, g_fake), loss = d_grads()
+        finite = torch.isfinite(g_real).all() and torch.isfinite(g_fake).all()
+        if not torch.isfinite(loss) or not finite:
+            return {"non_finite": f"discriminator probe, step {step}"}
+        real.grad, fake.grad = g_real, g_fake
+        optimizer.step()
+    with torch.no_grad():
+        p_real, p_fake = transform(real), transform(fake)
+        separation = (p_real.mean() - p_fake.mean()).item()
+    direction = 1.0 if separation >= 0 else -1.0
+    at_fake = fake.detach().clone().requires_grad_(True)
+    if spec.generator == "non_saturating":
+        objective = fn(ones, transform(at_fake)).sum()
+    else:
+        objective = -fn(zeros, transform(at_fake)).sum()
+    (g_gen,) = torch.autograd.grad(objective, at_fake)
+    pull = (-g_gen * direction).mean().item()
+    ratio = pull / d_scale if d_scale > 0 else 0.0
+    return {
+        "separation": separation,
+        "p_real": p_real.mean().item(),
+        "p_fake": p_fake.mean().item(),
+        "generator_pull": pull,
+        "d_grad_scale": d_scale,
+        "generator_ratio": ratio if math.isfinite(ratio) else 0.0,
+    }
+
+
+def test_the_one_tensor_game_measures_exactly_what_two_parameters_and_adam_did():
+    """The game probe trains real and fake scores as one tensor with Adam's update written
+    out (half the dispatches); every measurement equals the two-parameter torch.optim.Adam
+    game bit for bit, on the built-in losses and on random trees of the full space."""
+    random.seed(0)
+    space = load_space("full")
+    variation = Variation(space, SearchConfig(space="full", population=2))
+    specs = [reference_loss(name) for name in reference_names()]
+    for _ in range(30):
+        tree = deap_to_tree(variation.random_individual())
+        for transform in ("sigmoid", "raw"):
+            specs.append(LossSpec(name="t", expr=LossExpr.from_tree(tree), transform=transform))
+    config = ScreenConfig(d_steps=60)
+
+    def outcome(probe, one):  # repr: exact floats, NaN equal to NaN, and the same errors
+        try:
+            return repr(probe(one, config))
+        except Exception as err:
+            return repr(err)
+
+    for one in specs:
+        assert outcome(game_probe, one) == outcome(_reference_game_probe, one), one.expr.text

@@ -78,6 +78,20 @@ def finite_or_none(row: Mapping | None) -> float | None:
     return None if value is None or math.isinf(value) else value
 
 
+def ok_fitness(row: Mapping) -> float | None:
+    """The fitness of a training that ended ok, else None (a report's "not scored")."""
+    return row.get("fitness") if row.get("status") == Status.OK else None
+
+
+def failure_counts(rows: Iterable[Mapping]) -> dict[str, int]:
+    """How many of ``rows`` diverged and how many failed: ``{"diverged": n, "failed": m}``."""
+    rows = list(rows)
+    return {
+        Status.DIVERGED.value: sum(r["status"] == Status.DIVERGED for r in rows),
+        Status.FAILED.value: sum(r["status"] == Status.FAILED for r in rows),
+    }
+
+
 def steps_trained(row: Mapping) -> int:
     """Training steps an evaluation spent: the steps it stopped at, else its budget."""
     stopped = row.get("steps")

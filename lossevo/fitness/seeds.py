@@ -10,6 +10,8 @@ import math
 import statistics
 from collections.abc import Sequence
 
+from lossevo.fitness.scores import Status, failure_counts
+
 AGGREGATES = ("mean", "median", "worst")
 
 
@@ -44,12 +46,11 @@ def aggregate(results: list[dict], how: str = "mean") -> dict:
     """
     if how not in AGGREGATES:
         raise ValueError(f"unknown aggregate {how!r}; use one of {', '.join(AGGREGATES)}")
-    ok = [r["fitness"] for r in results if r["status"] == "ok"]
+    ok = [r["fitness"] for r in results if r["status"] == Status.OK]
     summary = summarize(ok)
     out = {
         "n": len(ok),
-        "diverged": sum(r["status"] == "diverged" for r in results),
-        "failed": sum(r["status"] == "failed" for r in results),
+        **failure_counts(results),
         "std": summary["std"] if ok else 0.0,
         "mean": summary["mean"],
     }

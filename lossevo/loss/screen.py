@@ -189,43 +189,43 @@ def screen(spec: LossSpec, config: ScreenConfig | None = None) -> Verdict:
 def game_probe(spec: LossSpec, config: ScreenConfig) -> dict:
     """Train free real/fake scores as a discriminator would, then probe the generator's pull.
 
-    Seeded by ``config.seed``; returns plain numbers, or ``{"non_finite": where}``.
+    Seeded by ``config.seed``; returns plain numbers, or ``{"non_finite": where}``. The real
+    and fake scores are one tensor, trained by :class:`_Adam`: every operation is elementwise,
+    so this is the two-parameter ``torch.optim.Adam`` game value for value at half the
+    dispatches (screening is most of a search's cost before training; tests/test_screen.py
+    checks the equality).
     """
     fn = spec.expr.torch_fn()
     transform = get_transform(spec.transform)
+    n = config.n_scores
     gen = torch.Generator().manual_seed(config.seed)
-    start = torch.randn(config.n_scores, generator=gen)
-    real = start.clone().requires_grad_(True)
-    fake = start.clone().requires_grad_(True)
-    ones, zeros = torch.ones(config.n_scores), torch.zeros(config.n_scores)
+    start = torch.randn(n, generator=gen)
+    scores = torch.cat([start, start]).requires_grad_(True)  # real, then fake
+    labels = torch.cat([torch.ones(n), torch.zeros(n)])
 
     def d_grads():
-        loss = fn(ones, transform(real)).sum() + fn(zeros, transform(fake)).sum()
-        return torch.autograd.grad(loss, (real, fake)), loss
+        values = fn(labels, transform(scores))
+        loss = values[:n].sum() + values[n:].sum()
+        return torch.autograd.grad(loss, scores)[0], loss
 
-    (g_real, g_fake), _ = d_grads()
-    d_scale = torch.cat([g_real, g_fake]).pow(2).mean().sqrt().item()
-    optimizer = torch.optim.Adam([real, fake], lr=config.d_lr)
+    grads, _ = d_grads()
+    d_scale = grads.pow(2).mean().sqrt().item()
+    optimizer = _Adam(scores, lr=config.d_lr)
     for step in range(config.d_steps):
-        optimizer.zero_grad()
-        (g_real, g_fake), loss = d_grads()
-        if (
-            not torch.isfinite(loss)
-            or not torch.isfinite(g_real).all()
-            or not torch.isfinite(g_fake).all()
-        ):
+        grads, loss = d_grads()
+        if not torch.isfinite(loss) or not torch.isfinite(grads).all():
             return {"non_finite": f"discriminator probe, step {step}"}
-        real.grad, fake.grad = g_real, g_fake
-        optimizer.step()
+        optimizer.step(grads)
+    real, fake = scores[:n], scores[n:]
     with torch.no_grad():
         p_real, p_fake = transform(real), transform(fake)
         separation = (p_real.mean() - p_fake.mean()).item()
     direction = 1.0 if separation >= 0 else -1.0
     at_fake = fake.detach().clone().requires_grad_(True)
     if spec.generator == "non_saturating":
-        objective = fn(ones, transform(at_fake)).sum()
+        objective = fn(labels[:n], transform(at_fake)).sum()
     else:
-        objective = -fn(zeros, transform(at_fake)).sum()
+        objective = -fn(labels[n:], transform(at_fake)).sum()
     (g_gen,) = torch.autograd.grad(objective, at_fake)
     pull = (-g_gen * direction).mean().item()
     ratio = pull / d_scale if d_scale > 0 else 0.0
@@ -237,6 +237,27 @@ def game_probe(spec: LossSpec, config: ScreenConfig) -> dict:
         "d_grad_scale": d_scale,
         "generator_ratio": ratio if math.isfinite(ratio) else 0.0,
     }
+
+
+class _Adam:
+    """``torch.optim.Adam``'s single-tensor update (the one it runs on a CPU), for one tensor
+    and defaults betas=(0.9, 0.999), eps=1e-8, without the optimizer's per-step overhead."""
+
+    def __init__(self, param: torch.Tensor, lr: float, betas=(0.9, 0.999), eps: float = 1e-8):
+        self.param, self.lr, self.betas, self.eps = param, lr, betas, eps
+        self.exp_avg = torch.zeros_like(param)
+        self.exp_avg_sq = torch.zeros_like(param)
+        self.steps = 0
+
+    @torch.no_grad()
+    def step(self, grad: torch.Tensor) -> None:
+        beta1, beta2 = self.betas
+        self.steps += 1
+        self.exp_avg.lerp_(grad, 1 - beta1)
+        self.exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
+        step_size = self.lr / (1 - beta1**self.steps)
+        denom = (self.exp_avg_sq.sqrt() / (1 - beta2**self.steps) ** 0.5).add_(self.eps)
+        self.param.addcdiv_(self.exp_avg, denom, value=-step_size)
 
 
 class ScreeningRejected(LossevoError):

@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from lossevo.fitness.scores import Status
+from lossevo.fitness.scores import Status, failure_counts
 from lossevo.fitness.seeds import summarize
 from lossevo.loss.reference import LossSpec
 from lossevo.runs.pinned_config import CONFIG_NAME, describe_edits, digest_rows, read_config
@@ -654,10 +654,10 @@ class RunStore:
         tried): n, mean, std (sample std, ddof=1, when n > 1; 0.0 for one seed; None for none),
         the ok seeds, and the diverged/failed counts at that budget."""
         rows = self.evaluations(fingerprint)
-        ok_budgets = [r["budget"] for r in rows if r["status"] == "ok"]
+        ok_budgets = [r["budget"] for r in rows if r["status"] == Status.OK]
         budget = max(ok_budgets or [r["budget"] for r in rows] or [None])
         at = [r for r in rows if r["budget"] == budget]
-        ok = [r for r in at if r["status"] == "ok" and r["fitness"] is not None]
+        ok = [r for r in at if r["status"] == Status.OK and r["fitness"] is not None]
         summary = summarize([r["fitness"] for r in ok])
         return {
             "budget": budget,
@@ -665,8 +665,7 @@ class RunStore:
             "mean": summary["mean"],
             "std": summary["std"],
             "seeds": sorted(r["seed"] for r in ok),
-            "diverged": sum(r["status"] == "diverged" for r in at),
-            "failed": sum(r["status"] == "failed" for r in at),
+            **failure_counts(at),
         }
 
     def put_generation(

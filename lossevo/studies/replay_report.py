@@ -11,6 +11,7 @@ import base64
 import json
 from pathlib import Path
 
+from lossevo.fitness.scores import failure_counts, ok_fitness
 from lossevo.loss.reference import reference_loss
 from lossevo.report import figures as plots
 from lossevo.report import stats
@@ -73,15 +74,12 @@ def _context(store: RunStore) -> dict:
 def _table_rows(ctx: dict) -> tuple[dict, dict]:
     """Per loss the comparison row (table.csv) and the per-run metric values (None: unscored)."""
     results, specs = ctx["results"], ctx["specs"]
-    values = {
-        n: [r["fitness"] if r["status"] == "ok" else None for r in rs] for n, rs in results.items()
-    }
+    values = {n: [ok_fitness(r) for r in rs] for n, rs in results.items()}
     rows = stats.comparison_rows(values, ctx["protocol"].baseline)
     for name, row in rows.items():
         row.update(
             loss=name,
-            diverged=sum(r["status"] == "diverged" for r in results[name]),
-            failed=sum(r["status"] == "failed" for r in results[name]),
+            **failure_counts(results[name]),
             transform=specs[name].transform,
             generator=specs[name].generator,
             formula=specs[name].expr.text,
