@@ -12,7 +12,7 @@ from lossevo.loss.reference import reference_loss
 from lossevo.report.run_report import run_verdict
 from lossevo.runs.store import RunStore, spec_of
 from lossevo.search.config import SearchConfig
-from lossevo.search.leaderboard import hall_of_fame
+from lossevo.search.leaderboard import hall_of_fame, search_config
 from lossevo.search.run import resume_search, start_search
 
 TINY = {**test_search.TINY, "verdict_top": 1, "verdict_seeds": 2}
@@ -27,19 +27,18 @@ def test_r9_extending_the_generations_judges_the_final_top_only(tmp_path):
     """R9: ``search --generations 1`` then ``resume --generations 3`` judged every function
     that had ever reached the verdict; the verdict must be the top ``verdict_top`` at the end
     and the controls, as in a straight run."""
-    run = quiet(tmp_path / "run", generations=1)
+    run = quiet(tmp_path / "run", generations=1, seed=0)  # a seed whose top changes
     with RunStore.open(run, kind="search", readonly=True) as store:
-        first_top = hall_of_fame(store)[0]["fingerprint"]
+        first_top, first_name = (hall_of_fame(store)[0][k] for k in ("fingerprint", "text"))
     resume_search(run, overrides={"generations": 3}, progress=False, echo=lambda s: None)
     with RunStore.open(run, kind="search", readonly=True) as store:
-        config = SearchConfig(**{**TINY, "generations": 3})
+        config = search_config(store)
         top = hall_of_fame(store, config)[0]["fingerprint"]
         trained = {e["fingerprint"] for e in store.evaluations(stage="verdict")}
         result = run_verdict(store, config)
     assert top != first_top and first_top in trained  # the old finalist was trained...
-    judged = {row["fingerprint"] for row in result["candidates"].values()}
-    assert first_top not in judged  # ...and is no longer judged
-    assert len(result["candidates"]) == TINY["verdict_top"] + len(TINY["controls"]) - 1
+    assert first_name not in result["candidates"]  # ...and is no longer judged
+    assert len(result["candidates"]) == config.verdict_top + len(config.controls) - 1
     assert result["complete"]
 
 

@@ -60,7 +60,8 @@ def test_verdict_seeds_are_disjoint_from_every_seed_a_decision_used(tmp_path):
 
 
 def test_every_generation_trains_new_functions(tmp_path):
-    run = start_search(tmp_path / "run", tiny(population=8, elites=2), progress=False,
+    config = tiny(population=8, elites=2, variation_attempts=50)  # the default's search for novelty
+    run = start_search(tmp_path / "run", config, progress=False,
                        echo=lambda s: None)  # fmt: skip
     with RunStore.open(run, kind="search") as store:
         gens = store.generations()

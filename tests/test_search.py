@@ -27,6 +27,7 @@ TINY = dict(
     verdict_seeds=3,
     verdict_steps=60,
     task="probe",
+    variation_attempts=20,  # children drawn per place: enough for these tests, fewer screened
 )
 
 
