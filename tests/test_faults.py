@@ -22,6 +22,7 @@ from pathlib import Path
 
 import pytest
 from cli_harness import ROOT, assert_one_line_error, run_cli
+from test_search import evaluation_rows
 
 from lossevo.runs.store import RunStore
 
@@ -51,18 +52,7 @@ def outcome(run: Path) -> dict:
     """What must be identical (timings aside): the views' bytes, the candidates, the
     populations with their statistics, and every evaluation with its metrics."""
     with RunStore.open(run, kind="search", readonly=True) as store:
-        evaluations = sorted(
-            (
-                e["stage"],
-                e["fingerprint"],
-                e["seed"],
-                e["budget"],
-                e["status"],
-                e["fitness"],
-                json.dumps(e["metrics"], sort_keys=True),
-            )
-            for e in store.evaluations()
-        )
+        evaluations = evaluation_rows(store)
         candidates = sorted(
             (c["key"], c["verdict"], c["fingerprint"], c["first_generation"])
             for c in store.candidates()

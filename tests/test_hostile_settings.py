@@ -156,26 +156,10 @@ def test_r4_a_4400_digit_budget_is_one_line_on_search_and_on_resume(finished, tm
         message="more than 30 digits",
     )
     run = _copy(finished, tmp_path)
-    _refused(
-        "resume",
-        str(run),
-        "--generations",
-        "3",
-        "--budget",
-        HUGE + "steps",
-        cwd=tmp_path,
-        message="more than 30 digits",
-    )
-    _refused(
-        "resume",
-        str(run),
-        "--generations",
-        "3",
-        "--budget",
-        "١٠m",
-        cwd=tmp_path,
-        message="--budget must be a duration",
-    )
+    for budget, message in ((HUGE + "steps", "more than 30 digits"),
+                            ("١٠m", "--budget must be a duration")):  # fmt: skip
+        _refused("resume", str(run), "--generations", "3", "--budget", budget, cwd=tmp_path,
+                 message=message)  # fmt: skip
 
 
 def test_r11_a_budget_over_11_days_extends_and_reads_back():
@@ -236,28 +220,18 @@ def test_r10_resume_budget_adds_to_what_was_spent(budgeted, tmp_path):
         assert len(store.generations()) == 2  # one more generation ran
 
 
-def test_r13_shrinking_generations_on_resume_is_refused(finished, tmp_path):
+@pytest.mark.parametrize(
+    ("flag", "value", "message"),
+    [  # R13: shrinking --generations; R14: a budget on a run that ended on its generations
+        ("--generations", "1", "--generations 1 would shrink the run (2 generations)"),
+        ("--budget", "1m", "--budget adds nothing: all 2 generations of this run are done"),
+    ],
+)
+def test_r13_r14_a_resume_that_cannot_extend_the_run_says_why(
+    finished, tmp_path, flag, value, message
+):
     run = _copy(finished, tmp_path)
-    _refused(
-        "resume",
-        str(run),
-        "--generations",
-        "1",
-        cwd=tmp_path,
-        message="--generations 1 would shrink the run (2 generations)",
-    )
-
-
-def test_r14_a_budget_on_a_run_that_ended_on_its_generations_says_why(finished, tmp_path):
-    run = _copy(finished, tmp_path)
-    _refused(
-        "resume",
-        str(run),
-        "--budget",
-        "1m",
-        cwd=tmp_path,
-        message="--budget adds nothing: all 2 generations of this run are done",
-    )
+    _refused("resume", str(run), flag, value, cwd=tmp_path, message=message)
 
 
 def test_r21_resume_accepts_the_same_space_by_path(finished, tmp_path):

@@ -1,13 +1,12 @@
 """Screening rejects broken candidates with the right reason, and the fingerprint dedups."""
 
-import math
 import random
 
 import torch
 
 from lossevo.loss.expr import LossExpr
 from lossevo.loss.reference import LossSpec, reference_loss, reference_names
-from lossevo.loss.screen import ScreenConfig, fingerprint, game_probe, screen
+from lossevo.loss.screen import ScreenConfig, _measure, fingerprint, game_probe, screen
 from lossevo.loss.transform import get_transform
 from lossevo.search.config import SearchConfig
 from lossevo.search.gp import deap_to_tree
@@ -80,8 +79,9 @@ def test_a_small_but_real_fake_branch_is_not_constant():
 
 
 def _reference_game_probe(spec: LossSpec, config: ScreenConfig) -> dict:
-    """The discriminator game as written before, with two parameters and torch.optim.Adam:
-    the one-tensor game in lossevo.loss.screen must measure exactly what this measures."""
+    """The discriminator game as written before, with two parameters and torch.optim.Adam
+    (its measurement after training is the shared ``_measure``): the one-tensor game in
+    lossevo.loss.screen must train exactly as this trains."""
     fn = spec.expr.torch_fn()
     transform = get_transform(spec.transform)
     gen = torch.Generator().manual_seed(config.seed)
@@ -105,26 +105,7 @@ def _reference_game_probe(spec: LossSpec, config: ScreenConfig) -> dict:
             return {"non_finite": f"discriminator probe, step {step}"}
         real.grad, fake.grad = g_real, g_fake
         optimizer.step()
-    with torch.no_grad():
-        p_real, p_fake = transform(real), transform(fake)
-        separation = (p_real.mean() - p_fake.mean()).item()
-    direction = 1.0 if separation >= 0 else -1.0
-    at_fake = fake.detach().clone().requires_grad_(True)
-    if spec.generator == "non_saturating":
-        objective = fn(ones, transform(at_fake)).sum()
-    else:
-        objective = -fn(zeros, transform(at_fake)).sum()
-    (g_gen,) = torch.autograd.grad(objective, at_fake)
-    pull = (-g_gen * direction).mean().item()
-    ratio = pull / d_scale if d_scale > 0 else 0.0
-    return {
-        "separation": separation,
-        "p_real": p_real.mean().item(),
-        "p_fake": p_fake.mean().item(),
-        "generator_pull": pull,
-        "d_grad_scale": d_scale,
-        "generator_ratio": ratio if math.isfinite(ratio) else 0.0,
-    }
+    return _measure(spec, fn, transform, real, fake, d_scale)  # unchanged: shared
 
 
 def test_the_one_tensor_game_measures_exactly_what_two_parameters_and_adam_did():

@@ -35,6 +35,22 @@ def tiny(**kw) -> SearchConfig:
     return SearchConfig(**{**TINY, **kw})
 
 
+def evaluation_rows(store: RunStore) -> list[tuple]:
+    """Every evaluation as what must be identical between equal runs (timings aside)."""
+    return sorted(
+        (
+            e["stage"],
+            e["fingerprint"],
+            e["seed"],
+            e["budget"],
+            e["status"],
+            e["fitness"],
+            json.dumps(e["metrics"], sort_keys=True),
+        )
+        for e in store.evaluations()
+    )
+
+
 def snapshot(run_dir) -> dict:
     """The store's content without timings: what must be identical between equal runs."""
     with RunStore.open(run_dir, kind="search") as store:
@@ -42,18 +58,7 @@ def snapshot(run_dir) -> dict:
             (c["key"], c["verdict"], c["fingerprint"], c["first_generation"])
             for c in store.candidates()
         )
-        evals = sorted(
-            (
-                e["stage"],
-                e["fingerprint"],
-                e["seed"],
-                e["budget"],
-                e["status"],
-                e["fitness"],
-                json.dumps(e["metrics"], sort_keys=True),
-            )
-            for e in store.evaluations()
-        )
+        evals = evaluation_rows(store)
         gens = [
             (
                 g["generation"],

@@ -216,16 +216,22 @@ def game_probe(spec: LossSpec, config: ScreenConfig) -> dict:
         if not torch.isfinite(loss) or not torch.isfinite(grads).all():
             return {"non_finite": f"discriminator probe, step {step}"}
         optimizer.step(grads)
-    real, fake = scores[:n], scores[n:]
+    return _measure(spec, fn, transform, scores[:n], scores[n:], d_scale)
+
+
+def _measure(spec: LossSpec, fn, transform, real, fake, d_scale: float) -> dict:
+    """What a trained discriminator game shows: how far it separated real from fake, and how
+    hard the generator is pulled towards the real side (relative to ``d_scale``)."""
     with torch.no_grad():
         p_real, p_fake = transform(real), transform(fake)
         separation = (p_real.mean() - p_fake.mean()).item()
     direction = 1.0 if separation >= 0 else -1.0
     at_fake = fake.detach().clone().requires_grad_(True)
+    n = len(at_fake)
     if spec.generator == "non_saturating":
-        objective = fn(labels[:n], transform(at_fake)).sum()
+        objective = fn(torch.ones(n), transform(at_fake)).sum()
     else:
-        objective = -fn(labels[n:], transform(at_fake)).sum()
+        objective = -fn(torch.zeros(n), transform(at_fake)).sum()
     (g_gen,) = torch.autograd.grad(objective, at_fake)
     pull = (-g_gen * direction).mean().item()
     ratio = pull / d_scale if d_scale > 0 else 0.0
