@@ -1,15 +1,7 @@
 """The command line as a user meets it: help, show, export, and one-line errors with exit 2."""
 
-import subprocess
-import sys
-
 import pytest
-
-
-def lossevo(*args):
-    return subprocess.run(
-        [sys.executable, "-m", "lossevo.cli", *args], capture_output=True, text=True, timeout=300
-    )
+from cli_harness import run_cli as lossevo
 
 
 def test_help():

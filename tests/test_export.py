@@ -18,25 +18,30 @@ from lossevo.loss.transform import get_transform
 from lossevo.search.gp import random_tree
 from lossevo.search.space import load_space
 
+#: Imports each exported module (argv: JSON of [[path, scores], ...]) where lossevo cannot be
+#: imported, and prints what it computes, one JSON list in the order given.
 CHILD = r"""
 import importlib.util, json, sys
 sys.modules["lossevo"] = None  # any import of lossevo now fails
 import torch
-spec = importlib.util.spec_from_file_location("exported", sys.argv[1])
-mod = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(mod)
-scores = torch.tensor(json.loads(sys.argv[2]), dtype=torch.float64, requires_grad=True)
-out = {}
-for label in (0.0, 1.0):
-    p = mod.transform(scores)
-    values = mod.loss(torch.full_like(p, label), p)
-    grad, = torch.autograd.grad(values.sum(), scores)
-    out[str(label)] = [values.tolist(), grad.tolist()]
-cls = [v for k, v in vars(mod).items() if isinstance(v, type) and issubclass(v, torch.nn.Module)
-       and v is not torch.nn.Module][0]()
-out["d"] = cls.discriminator_loss(scores.detach(), -scores.detach()).item()
-out["g"] = cls.generator_loss(scores.detach()).item()
-print(json.dumps(out))
+outs = []
+for path, probe in json.loads(sys.argv[1]):
+    spec = importlib.util.spec_from_file_location("exported", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    scores = torch.tensor(probe, dtype=torch.float64, requires_grad=True)
+    out = {}
+    for label in (0.0, 1.0):
+        p = mod.transform(scores)
+        values = mod.loss(torch.full_like(p, label), p)
+        grad, = torch.autograd.grad(values.sum(), scores)
+        out[str(label)] = [values.tolist(), grad.tolist()]
+    cls = [v for k, v in vars(mod).items() if isinstance(v, type)
+           and issubclass(v, torch.nn.Module) and v is not torch.nn.Module][0]()
+    out["d"] = cls.discriminator_loss(scores.detach(), -scores.detach()).item()
+    out["g"] = cls.generator_loss(scores.detach()).item()
+    outs.append(out)
+print(json.dumps(outs))
 """
 
 
@@ -52,14 +57,11 @@ def engine_values(spec: LossSpec, scores: torch.Tensor) -> dict:
     return out
 
 
-def run_exported(path, scores) -> dict:
-    result = subprocess.run(
-        [sys.executable, "-I", "-c", CHILD, str(path), json.dumps(scores.tolist())],
-        capture_output=True,
-        text=True,
-        check=True,
-        cwd=path.parent,
-    )
+def run_exported(paths_and_scores: list[tuple[Path, torch.Tensor]], cwd: Path) -> list[dict]:
+    """What each exported module computes, all in one isolated child interpreter."""
+    work = json.dumps([[str(path), scores.tolist()] for path, scores in paths_and_scores])
+    command = [sys.executable, "-I", "-c", CHILD, work]
+    result = subprocess.run(command, capture_output=True, text=True, check=True, cwd=cwd)
     return json.loads(result.stdout)
 
 
@@ -77,11 +79,25 @@ def _specs():
     return randoms + [reference_loss(n) for n in ("ganetic", "hinge", "adversarial")]
 
 
-@pytest.mark.parametrize("spec", _specs(), ids=lambda s: s.name)
-def test_exported_module_matches_engine(spec, tmp_path):
+SPECS = _specs()
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory) -> dict[str, dict]:
+    """Each spec exported to its own file and run in one child (torch imported once, not 7)."""
+    folder = tmp_path_factory.mktemp("exported")
+    work = [
+        (export_loss(spec, folder / f"{spec.name}.py", provenance={"test": True}), scores)
+        for spec in SPECS
+        for scores in [probe_scores(spec.transform)]
+    ]
+    return dict(zip([spec.name for spec in SPECS], run_exported(work, folder), strict=True))
+
+
+@pytest.mark.parametrize("spec", SPECS, ids=lambda s: s.name)
+def test_exported_module_matches_engine(spec, exported):
     scores = probe_scores(spec.transform)
-    path = export_loss(spec, tmp_path / "exported_loss.py", provenance={"test": True})
-    child = run_exported(path, scores)
+    child = exported[spec.name]
     ours = engine_values(spec, scores)
     for label in ("0.0", "1.0"):
         for got, want in zip(child[label], ours[label], strict=True):

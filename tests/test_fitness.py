@@ -2,10 +2,8 @@
 reported; ``lossevo evaluate`` works as a user meets it."""
 
 import json
-import os
-import subprocess
-import sys
 
+import cli_harness
 import pytest
 import torch
 
@@ -79,14 +77,7 @@ def test_aggregate():
 
 
 def run_cli(args, cache_dir):
-    env = {**os.environ, "LOSSEVO_CACHE": cache_dir}
-    return subprocess.run(
-        [sys.executable, "-m", "lossevo.cli", *args],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        env=env,
-    )
+    return cli_harness.run_cli(*args, env={"LOSSEVO_CACHE": cache_dir})
 
 
 def test_evaluate_command_writes_table_grid_and_json(tmp_path, cache_dir):

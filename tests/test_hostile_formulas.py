@@ -9,7 +9,7 @@ import re
 import sqlite3
 
 import pytest
-from cli_harness import assert_one_line_error, run_cli, snapshot
+from cli_harness import TINY_SEARCH, assert_one_line_error, run_cli, snapshot
 
 #: Generous on a shared machine; the defects this guards against took minutes or never ended.
 CEILING = 90.0
@@ -94,10 +94,7 @@ def probe_run(tmp_path_factory):
     """A tiny real search whose folder name is hostile: quotes, a payload, a backslash."""
     root = tmp_path_factory.mktemp("runs")
     run_dir = root / "inj" / 'x"""; __import__("os").system("touch PWNED"); """y\\'
-    result = run_cli(
-        "search", "--task", "probe", "--population", "4", "--generations", "1",
-        "--run-dir", str(run_dir), cwd=root, timeout=600,
-    )  # fmt: skip
+    result = run_cli(*TINY_SEARCH, "--run-dir", str(run_dir), cwd=root, timeout=600)
     assert result.returncode == 0, result.stderr
     return run_dir
 

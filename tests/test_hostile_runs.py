@@ -25,7 +25,7 @@ from pathlib import Path
 
 import pytest
 import test_search
-from cli_harness import assert_one_line_error, run_cli, snapshot
+from cli_harness import TINY_SEARCH, assert_one_line_error, run_cli, snapshot
 
 from lossevo.runs.store import RunStore
 from lossevo.search.config import SearchConfig
@@ -315,8 +315,7 @@ def test_resume_accepts_every_setting_repeated_with_its_stored_value(probe_run, 
 def test_an_empty_folder_may_become_a_run(tmp_path):
     """D6: an existing empty folder is used; the run lands in it, complete."""
     (tmp_path / "empty").mkdir()
-    args = ["search", "--run-dir", "empty", "--quiet", "--generations", "1", "--population", "4"]
-    result = run_cli(*args, "--task", "probe", "--space", "minimal", cwd=tmp_path, timeout=120)
+    result = run_cli(*TINY_SEARCH, "--run-dir", "empty", cwd=tmp_path, timeout=120)
     assert result.returncode == 0, result.stderr
     assert {"config.json", "run.db", "run.lock", "hall_of_fame.csv"} <= set(
         os.listdir(tmp_path / "empty")

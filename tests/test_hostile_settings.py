@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import test_search
 import torch
-from cli_harness import assert_one_line_error, run_cli, snapshot
+from cli_harness import TINY_SEARCH, assert_one_line_error, run_cli, snapshot
 
 import lossevo
 from lossevo.cli import build_parser
@@ -36,8 +36,6 @@ TINY = {
     **dict(generations=2, population=4, steps=40, race_max_seeds=2),
     **dict(verdict_top=1, verdict_seeds=2, verdict_steps=40, controls=("bce",)),
 }
-PROBE = ["search", "--task", "probe", "--space", "minimal", "--population", "4", "--quiet"]
-PROBE += ["--generations", "1", "--steps", "20", "--verdict-steps", "20", "--verdict-seeds", "2"]
 HUGE = "1" * 4400
 
 
@@ -104,7 +102,7 @@ def test_search_help_lists_every_setting_flag_with_its_default(capsys):
 
 def test_r1_verdict_seeds_have_an_upper_bound_refused_before_the_folder_exists(tmp_path):
     _refused(
-        *PROBE,
+        *TINY_SEARCH,
         "--verdict-seeds",
         "1000000",
         "--run-dir",
@@ -147,7 +145,7 @@ def test_r4_huge_and_non_ascii_budgets_are_budget_errors(text):
 
 def test_r4_a_4400_digit_budget_is_one_line_on_search_and_on_resume(finished, tmp_path):
     _refused(
-        *PROBE,
+        *TINY_SEARCH,
         "--budget",
         HUGE + "steps",
         "--run-dir",
@@ -270,25 +268,25 @@ def test_r19_a_killed_sessions_time_before_its_first_batch_counts(tmp_path):
     ],
 )
 def test_r20_execution_and_gan_flags_are_checked(flags, message, tmp_path):
-    _refused(*PROBE, *flags, "--run-dir", "R", cwd=tmp_path, message=message)
+    _refused(*TINY_SEARCH, *flags, "--run-dir", "R", cwd=tmp_path, message=message)
 
 
 def test_r22_a_dangling_run_dir_symlink_is_named(tmp_path):
     (tmp_path / "R").symlink_to(tmp_path / "nowhere")
-    _refused(*PROBE, "--run-dir", "R", cwd=tmp_path, message="is a symlink to")
+    _refused(*TINY_SEARCH, "--run-dir", "R", cwd=tmp_path, message="is a symlink to")
 
 
 def test_r22_a_run_dir_symlink_to_an_empty_folder_holds_the_run(tmp_path):
     (tmp_path / "target").mkdir()
     (tmp_path / "R").symlink_to(tmp_path / "target")
-    result = run_cli(*PROBE, "--run-dir", "R", cwd=tmp_path, timeout=120)
+    result = run_cli(*TINY_SEARCH, "--run-dir", "R", cwd=tmp_path, timeout=120)
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "target" / "run.db").is_file() and (tmp_path / "R").is_symlink()
 
 
 def test_r23_the_printed_resume_command_is_shell_quoted(tmp_path):
     name = "a;touch X"
-    result = run_cli(*PROBE, "--run-dir", name, cwd=tmp_path, timeout=120)
+    result = run_cli(*TINY_SEARCH, "--run-dir", name, cwd=tmp_path, timeout=120)
     assert result.returncode == 0, result.stderr
     line = next(s for s in result.stdout.splitlines() if "resume with:" in s)
     command = line.split("resume with: ", 1)[1].rstrip(")")

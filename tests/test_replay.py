@@ -228,7 +228,17 @@ stages:
     out = tmp_path / "promo"
     assert (
         command(
-            "promote", str(run), "--top", "2", "--stages", str(stages), "--out", str(out), "--quiet"
+            "promote",
+            str(run),
+            "--top",
+            "2",
+            "--stages",
+            str(stages),
+            "--out",
+            str(out),
+            "--quiet",
+            "--workers",
+            "1",  # in-process: Ray's start-up is test_executors' subject
         )
         == 0
     )
@@ -246,7 +256,17 @@ stages:
         count = len(store.evaluations())
     assert count == 4 + 3 * 2
     command(
-        "promote", str(run), "--top", "2", "--stages", str(stages), "--out", str(out), "--quiet"
+        "promote",
+        str(run),
+        "--top",
+        "2",
+        "--stages",
+        str(stages),
+        "--out",
+        str(out),
+        "--quiet",
+        "--workers",
+        "1",
     )  # resumes: nothing new
     with RunStore.open(out, kind="promote") as store:
         assert len(store.evaluations()) == count

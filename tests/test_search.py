@@ -3,10 +3,9 @@
 import json
 import shutil
 import sqlite3
-import subprocess
-import sys
 
 import pytest
+from cli_harness import run_cli
 
 from lossevo.loss.expr import LossExpr
 from lossevo.runs.store import RunStore
@@ -145,10 +144,6 @@ def test_resume_extends_a_finished_run(tmp_path):
     assert len(second["generations"]) == 3
 
 
-def _cli(*args) -> list[str]:
-    return [sys.executable, "-m", "lossevo.cli", *args]
-
-
 # Killing a search (while racing, and while the verdict trains) and resuming it to the
 # uninterrupted store is tests/test_faults.py's scenario.
 
@@ -164,7 +159,7 @@ def test_resume_errors_leave_the_run_untouched(tiny_run, tmp_path):
             "cannot reach a Ray cluster",
         ),
     ]:
-        result = subprocess.run(_cli(*args), capture_output=True, text=True, timeout=120)
+        result = run_cli(*args)
         assert result.returncode == 2, (args, result.stderr)
         assert message in result.stderr and result.stderr.count("\n") == 1
     assert files == {p.name: p.read_bytes() for p in run.iterdir() if p.is_file()}
@@ -174,5 +169,5 @@ def test_newer_schema_is_refused(tiny_run, tmp_path):
     run = copy_of(tiny_run[0], tmp_path)
     with sqlite3.connect(run / "run.db") as db:
         db.execute("update meta set value='99' where key='schema_version'")
-    result = subprocess.run(_cli("show", str(run)), capture_output=True, text=True, timeout=120)
+    result = run_cli("show", str(run))
     assert result.returncode == 2 and "newer lossevo" in result.stderr

@@ -19,8 +19,10 @@ to a positive scale and an additive constant per label (Adam sees neither).
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import math
+from collections import OrderedDict
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
@@ -140,9 +142,27 @@ def _fake_branch_constant(fake: tuple, real: tuple) -> str | None:
     return None
 
 
+#: Verdicts this process has reached, by (spec key, config), newest last. Screening is a pure
+#: function of the spec (the key digests expression, transform and generator) and the config,
+#: so a search resumed in the same process, or a notebook's second search, screens nothing twice.
+_VERDICTS: OrderedDict[tuple[str, ScreenConfig], Verdict] = OrderedDict()
+_VERDICTS_KEPT = 20_000
+
+
 def screen(spec: LossSpec, config: ScreenConfig | None = None) -> Verdict:
-    """Run the stages in order; stop at the first failure."""
+    """Run the stages in order; stop at the first failure. Remembered per process."""
     config = config or ScreenConfig()
+    memo = (spec.key, config)
+    if memo in _VERDICTS:
+        _VERDICTS.move_to_end(memo)
+    else:
+        _VERDICTS[memo] = _screen(spec, config)
+        if len(_VERDICTS) > _VERDICTS_KEPT:
+            _VERDICTS.popitem(last=False)
+    return copy.deepcopy(_VERDICTS[memo])  # callers own their verdict
+
+
+def _screen(spec: LossSpec, config: ScreenConfig) -> Verdict:
     if not spec.expr.uses_both_leaves:
         used = sorted(map(str, spec.expr.sympy.free_symbols)) or ["no variable"]
         return Verdict(False, "missing_leaf", f"uses only {', '.join(used)}")
