@@ -1,8 +1,9 @@
 """Running the real ``lossevo`` command, and checking how it failed.
 
 Shared by the CLI, hostile-input and fault tests: each case runs the command as a user would,
-then asserts the exit code, a one-line message without a traceback, a wall-time ceiling and that
-the files that were there before are byte-identical after.
+then asserts the exit code, a one-line message without a traceback, and that the files that were
+there before are byte-identical after. ``timeout`` is a hang guard, not a speed test: past it the
+subprocess is killed, or the in-process run ends the test process with every thread's traceback.
 
 By default the command runs in this interpreter (``lossevo.cli.main`` with its own argv, working
 folder, environment and captured stdout/stderr): importing torch again for each of ~150 cases was
@@ -13,6 +14,7 @@ only a process shows: a PID in a lock message, signals, a closed pipe, imports a
 from __future__ import annotations
 
 import contextlib
+import faulthandler
 import io
 import os
 import subprocess
@@ -51,7 +53,7 @@ def run_cli(
     (``python -m lossevo.cli``, this checkout first on the path) when ``isolated``."""
     if isolated:
         return _run_in_subprocess(args, cwd, timeout, env)
-    return _run_in_process(args, cwd, env)
+    return _run_in_process(args, cwd, timeout, env)
 
 
 def _run_in_subprocess(args, cwd, timeout: float, env: dict | None) -> CliResult:
@@ -68,13 +70,14 @@ def _run_in_subprocess(args, cwd, timeout: float, env: dict | None) -> CliResult
     return CliResult(proc.returncode, proc.stdout, proc.stderr, time.perf_counter() - start)
 
 
-def _run_in_process(args, cwd, env: dict | None) -> CliResult:
+def _run_in_process(args, cwd, timeout: float, env: dict | None) -> CliResult:
     """What a subprocess would report: the exit status ``main`` returns or raises (argparse's
     ``SystemExit``), and an escaped exception as the interpreter would print it (exit 1)."""
     from lossevo.cli import main
 
     out, err = io.StringIO(), io.StringIO()
     start = time.perf_counter()
+    faulthandler.dump_traceback_later(timeout, exit=True)  # a watchdog thread: no signal taken
     with _working_folder(cwd), _environment(env or {}):
         with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
             try:
@@ -84,6 +87,8 @@ def _run_in_process(args, cwd, env: dict | None) -> CliResult:
             except BaseException:  # noqa: BLE001 - the interpreter's own last resort
                 traceback.print_exc(file=err)
                 code = 1
+            finally:
+                faulthandler.cancel_dump_traceback_later()
     return CliResult(code, out.getvalue(), err.getvalue(), time.perf_counter() - start)
 
 

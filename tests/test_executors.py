@@ -128,14 +128,16 @@ def test_failing_job_is_reported_after_a_retry(serial, shared):
 
 @pytest.mark.slow  # a local Ray cluster
 def test_killed_actor_job_is_retried_on_a_replacement(shared):
-    jobs = [job(f"long{i}", steps=1500) for i in range(3)]  # identical payloads: equal fitness
+    # identical payloads: equal fitness; 8,000 probe steps take 1.2 s alone, so a kill 0.3 s
+    # after dispatch lands mid-evaluation (1,500 steps took 0.25 s: the job could finish first)
+    jobs = [job(f"long{i}", steps=8000) for i in range(3)]
     results, killed = {}, []
     for j, result in shared.run(jobs):
         assert j.job_id not in results
         results[j.job_id] = result
         if not killed:  # that actor takes the queued job at once: kill it mid-evaluation
             killed.append(result["worker_pid"])
-            threading.Timer(0.5, os.kill, (killed[0], signal.SIGKILL)).start()
+            threading.Timer(0.3, os.kill, (killed[0], signal.SIGKILL)).start()
     assert sorted(results) == sorted(j.job_id for j in jobs)
     assert all(r["status"] == "ok" for r in results.values())
     retried = [r for r in results.values() if r["attempts"] == 2]

@@ -61,7 +61,6 @@ def test_error_is_one_line_and_changes_nothing(workdir, args, match):
     line = assert_one_line_error(result)
     assert any(piece in line for piece in match.split("|")), line
     assert len(line) < 400, line
-    assert result.seconds < CEILING
     assert snapshot(workdir) == before
 
 

@@ -32,8 +32,6 @@ from lossevo.search.config import SearchConfig
 from lossevo.search.run import start_search
 from lossevo.util.files import current_umask
 
-#: Generous enough for a loaded CI machine; a refusal that hangs or works first fails it.
-WALL_CEILING_S = 30.0
 RUN = "run"  # the copy of the tiny probe run inside each case's folder
 # test_search's tiny probe search, one generation, racing on 2 seeds at 40 steps
 TINY = {
@@ -299,7 +297,6 @@ def test_hostile_input_is_refused_in_one_line_changing_nothing(case: Case, probe
     result = run_cli(*case.args, cwd=tmp_path, timeout=120)
     line = assert_one_line_error(result, code=2)
     assert line.startswith("lossevo: error: ") and case.message in line, line
-    assert result.seconds < WALL_CEILING_S, result.seconds
     assert snapshot(tmp_path) == before
 
 

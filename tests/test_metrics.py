@@ -183,12 +183,9 @@ def test_classifier_trains_accurately_and_caches(mnist, trained):
     with np.load(npz, allow_pickle=False) as arrays:
         assert set(arrays.files) == set(model.state_dict())
 
-    # second call: a cache hit, fast, same weights, no images needed beyond the signature
-    start = time.perf_counter()
+    # second call: a cache hit (nothing trained), same weights
     again, info2 = get_classifier(images[:4000], labels[:4000], dataset_key=key, cache_dir=cache)
-    elapsed = time.perf_counter() - start
     assert info2["cached"] is True and info2["accuracy"] == info["accuracy"]
-    assert elapsed < 2.0
     for (name, a), b in zip(model.state_dict().items(), again.state_dict().values(), strict=True):
         assert torch.equal(a, b), name
 

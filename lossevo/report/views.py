@@ -88,7 +88,7 @@ def progress_figure(store: RunStore):
     ax.set_xlabel("generation")
     ax.axhline(1.0, color="grey", linestyle=":", label=f"{label} (the reference control)")
     ax.set_ylabel(f"fitness, × {label} on shared seeds (lower is better)")
-    ax.set_title(f"Search progress: {store.run_dir.name}")
+    ax.set_title(f"Search progress: {for_terminal(store.run_dir.name)}")  # no raw ESC glyphs
     ax.set_xticks(xs)
     ax.legend()
     ax.grid(alpha=0.3)
