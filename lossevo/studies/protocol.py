@@ -29,6 +29,7 @@ PROTOCOL_KEYS = (
     "task_config",
     "baseline",
     "published",
+    "checkpoints",
 )
 
 
@@ -82,12 +83,17 @@ class Protocol:
     baseline: str = "bce"
     published: str | None = None
     description: str = ""
+    #: Steps below the budget at which each training is also scored (its learning curve).
+    checkpoints: tuple[int, ...] = ()
     source: str = field(default="<memory>", compare=False)
 
     def to_dict(self) -> dict:
         data = asdict(self)
         data.pop("source")
         data["losses"] = list(self.losses)
+        data["checkpoints"] = list(self.checkpoints)
+        if not self.checkpoints:  # a protocol without a curve keeps its digest from before
+            data.pop("checkpoints")
         return data
 
     def digest(self) -> str:
@@ -158,6 +164,7 @@ def protocol_from_dict(data: dict, source: str = "<memory>") -> Protocol:
     if baseline not in losses:
         raise ProtocolError(f"{source}: baseline {baseline!r} is not among the losses")
     published = _check_published(data.get("published"), losses, source)
+    checkpoints = _check_checkpoints(data.get("checkpoints", []), steps, source)
     return Protocol(
         name=str(data["name"]),
         runs=runs,
@@ -169,8 +176,25 @@ def protocol_from_dict(data: dict, source: str = "<memory>") -> Protocol:
         published=published,
         task_config=check_task_config(task, data["task_config"], source),
         description=str(data.get("description", "")).strip(),
+        checkpoints=checkpoints,
         source=source,
     )
+
+
+def _check_checkpoints(checkpoints, steps: int | None, source: str) -> tuple[int, ...]:
+    """Increasing positive step counts, each below the budget (when it is given in steps)."""
+    if not isinstance(checkpoints, list) or not all(
+        isinstance(c, int) and not isinstance(c, bool) and c >= 1 for c in checkpoints
+    ):
+        raise ProtocolError(f"{source}: checkpoints must be a list of positive step counts")
+    if sorted(set(checkpoints)) != checkpoints:
+        raise ProtocolError(f"{source}: checkpoints must increase, each listed once")
+    if checkpoints and steps is not None and checkpoints[-1] >= steps:
+        raise ProtocolError(
+            f"{source}: checkpoint {checkpoints[-1]} is not below the budget of {steps} steps; "
+            "the budget itself is always scored"
+        )
+    return tuple(checkpoints)
 
 
 def load_protocol(path: str | os.PathLike) -> Protocol:

@@ -78,10 +78,13 @@ def _record_losses(store: RunStore, specs: dict[str, LossSpec], prints: dict[str
 
 
 def _works(protocol: Protocol, specs: dict, prints: dict, steps: int) -> list[Work]:
-    """Every (loss, run) as a job; the seed-0 run of each loss also brings back a grid."""
+    """Every (loss, run) as a job; the seed-0 run of each loss also brings back a grid, and
+    every run is also scored at the protocol's checkpoints."""
+    curve = [c for c in protocol.checkpoints if c < steps]  # epochs: known only now
     return [
         Work(
-            {"loss": spec.to_dict(), "seed": seed, "steps": steps, "grid": seed == 0},
+            {"loss": spec.to_dict(), "seed": seed, "steps": steps, "grid": seed == 0}
+            | ({"checkpoints": curve} if curve else {}),
             Destination(prints[name], name, seed, steps, STAGE, ROLE),
         )
         for seed in range(protocol.runs)
