@@ -25,6 +25,7 @@ description: three losses, two runs, twenty steps
 losses: [bce, ganetic, hinge]
 runs: 2
 steps: 20
+checkpoints: [5, 10]
 task: gan
 task_config: {TASK}
 baseline: bce
@@ -107,7 +108,10 @@ def test_replay_writes_report_table_and_figures(replay_dir):
     assert [r["loss"] for r in rows] == ["bce", "ganetic", "hinge"]
     assert all(int(r["runs"]) == 2 and float(r["mean"]) > 0 for r in rows)
     assert rows[0]["p"] == "" and 0 < float(rows[1]["p"]) <= 1
-    for name in ("fig_runs.png", "fig_losses.png", "fig_samples.png"):
+    assert "## Quality and stability against bce, seed by seed" in report
+    assert "## The published claims about ganetic" in report and "- Stability: " in report
+    assert rows[1]["ratio"] and rows[1]["p_better"] and rows[1]["p_worse"]
+    for name in ("fig_runs.png", "fig_losses.png", "fig_samples.png", "fig_curves.png"):
         with Image.open(replay_dir / name) as image:
             image.verify()
         with Image.open(replay_dir / name) as image:
@@ -120,6 +124,7 @@ def test_replay_store_holds_every_run_with_the_protocol(replay_dir):
         evaluations = store.evaluations()
         assert store.config["steps"] == 20 and store.config["protocol"]["runs"] == 2
         assert store.config["digest"] == load_protocol(replay_dir.parent / "tiny.yaml").digest()
+    assert all(sorted(map(int, e["checkpoints"])) == [5, 10] for e in evaluations)
     assert len(evaluations) == 6 and {e["seed"] for e in evaluations} == {0, 1}
     assert all(e["budget"] == 20 and e["status"] == "ok" for e in evaluations)
 
@@ -155,6 +160,9 @@ def test_other_protocol_is_refused_before_training(replay_dir, monkeypatch):
         ("runs: 0", "runs must be a positive integer"),
         ("epochs: 2", "exactly one of steps and epochs"),
         ("baseline: wgan", "baseline 'wgan' is not among the losses"),
+        ("checkpoints: [5, 20]", "checkpoint 20 is not below the budget of 20 steps"),
+        ("checkpoints: [10, 5]", "checkpoints must increase"),
+        ("checkpoints: [0]", "checkpoints must be a list of positive step counts"),
     ],
 )
 def test_bad_protocol_is_refused_with_one_line(tmp_path, monkeypatch, change, match):

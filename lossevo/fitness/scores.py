@@ -152,3 +152,14 @@ def ratio_to_control(values: Mapping[int, float], control: Mapping[int, float]) 
     if not logs:
         raise ValueError("no seed has a finite value on both sides: no ratio to the control")
     return math.exp(math.fsum(logs.values()) / len(logs))
+
+
+#: A training whose samples cover at most this many of the 10 digit classes has collapsed.
+COLLAPSE_CLASSES = 5
+
+
+def collapsed(metrics: Mapping | None) -> bool | None:
+    """Whether a training's samples collapsed (cover at most ``COLLAPSE_CLASSES`` classes);
+    None when the task measured no class coverage."""
+    classes = (metrics or {}).get("classes_covered")
+    return None if classes is None else classes <= COLLAPSE_CLASSES

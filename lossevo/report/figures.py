@@ -5,6 +5,7 @@
 * :func:`loss_curves`: each loss and its derivative over its input, for y_real = 0 and 1
   (Figure 4), computed with autograd from the very torch function that is trained.
 * :func:`sample_grids`: one generated-sample grid per loss, side by side.
+* :func:`learning_curves`: the metric at each checkpoint, median and spread over seeds per loss.
 
 Matplotlib runs headless (Agg); nothing here touches the run store.
 """
@@ -162,3 +163,35 @@ def sample_grids(
         ax.set_title(f"{name}\n{(captions or {}).get(name, '')}".rstrip(), fontsize=9)
     fig.suptitle(title, fontsize=11)
     return _save(fig, path)
+
+
+def learning_curves(
+    curves: Mapping[str, Mapping[int, Sequence[float]]],
+    path: str | Path,
+    *,
+    ylabel: str,
+    title: str,
+) -> Path:
+    """Per loss, the median over seeds of the metric at each step (a line) and the range from
+    the 25th to the 75th percentile (a band); log y, since early metrics are 10x the last."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(7.0, 4.4), dpi=120)
+    for name, by_step in curves.items():
+        steps = sorted(s for s, vs in by_step.items() if _finite(vs))
+        if not steps:
+            continue
+        quartiles = np.array([np.percentile(_finite(by_step[s]), (25, 50, 75)) for s in steps])
+        (line,) = ax.plot(steps, quartiles[:, 1], "o-", ms=3, label=name)
+        ax.fill_between(steps, quartiles[:, 0], quartiles[:, 2], color=line.get_color(), alpha=0.15)
+    ax.set_yscale("log")
+    ax.set_xlabel("generator steps")
+    ax.set_ylabel(ylabel)
+    ax.set_title(title, fontsize=10)
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def _finite(values: Sequence[float]) -> list[float]:
+    return [v for v in values if v is not None and math.isfinite(v)]

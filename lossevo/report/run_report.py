@@ -2,26 +2,19 @@
 
 The verdict compares every function trained at the verdict stage (the finalists and the
 controls other than the reference) with the reference control (BCE) on the fresh seeds; a
-training counts as collapsed when its samples cover at most ``COLLAPSE_CLASSES`` classes.
+training counts as collapsed when its samples cover at most
+``fitness.scores.COLLAPSE_CLASSES`` classes.
 """
 
 from __future__ import annotations
 
-from lossevo.fitness.scores import ScoreError, finite_or_none
+from lossevo.fitness.scores import ScoreError, collapsed, finite_or_none
 from lossevo.report.verdict import control_label, verdict
 from lossevo.runs.store import DB_NAME, RunStore, StoreError
 from lossevo.search.config import VERDICT_SEED_BASE, VERDICT_STAGE, SearchConfig
 from lossevo.search.generation_stats import stored_stats
 from lossevo.search.leaderboard import controls, hall_of_fame, search_config
 from lossevo.search.standing import display_name, representatives
-
-#: A training whose samples cover at most this many of the 10 digit classes has collapsed.
-COLLAPSE_CLASSES = 5
-
-
-def _collapsed(metrics: dict) -> bool | None:
-    classes = (metrics or {}).get("classes_covered")
-    return None if classes is None else classes <= COLLAPSE_CLASSES
 
 
 def verdict_evaluations(store: RunStore, config: SearchConfig | None = None) -> dict[str, dict]:
@@ -46,7 +39,7 @@ def verdict_evaluations(store: RunStore, config: SearchConfig | None = None) -> 
                 f"'{store.run_dir / DB_NAME}' is damaged (evaluation {e['id']}: {err}); "
                 f"restore it from a backup or start a new run"
             ) from None
-        flag = _collapsed(e["metrics"])
+        flag = collapsed(e["metrics"])
         if flag is not None:
             entry["collapsed"][e["seed"]] = flag
     return out

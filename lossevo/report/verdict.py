@@ -16,6 +16,8 @@ and data order for every loss, so seeds are paired):
   ``2**-n``: with 4 seeds or fewer nothing can beat the control at 0.05;
 - ``p_corrected``: Holm-corrected over all candidates (an untestable one counts as p = 1), so
   bringing more finalists to the verdict does not make a lucky one look better;
+- ``p_worse``, ``p_worse_corrected``: the same test the other way (the candidate is worse,
+  ratio > 1), Holm-corrected the same way: a replay asks both questions of each loss;
 - ``beats``: ``p_corrected < alpha``;
 - ``collapse_rate``: the share of its seeds flagged collapsed (None without flags);
 - ``failed_seeds``: seeds that diverged or failed (None or non-finite fitness). **A failed seed
@@ -92,6 +94,7 @@ def _compare(
         "low": None,
         "high": None,
         "p": None,
+        "p_worse": None,
     }
     if not finite:
         return row
@@ -106,6 +109,9 @@ def _compare(
         low=math.exp(ci["low"]),
         high=math.exp(ci["high"]),
         p=sign_flip_p(logs, exact_up_to=EXACT_SIGN_FLIPS, n_random=n_perm, seed=seed),
+        p_worse=sign_flip_p(
+            [-x for x in logs], exact_up_to=EXACT_SIGN_FLIPS, n_random=n_perm, seed=seed
+        ),
     )
     return row
 
@@ -187,9 +193,10 @@ def verdict(
         )
         for name, values in candidates.items()
     }
-    for name, p in zip(rows, holm([r["p"] for r in rows.values()]), strict=True):
+    worse = holm([r["p_worse"] for r in rows.values()])
+    for name, p, p_worse in zip(rows, holm([r["p"] for r in rows.values()]), worse, strict=True):
         row = rows[name]
-        row["p_corrected"] = p
+        row["p_corrected"], row["p_worse_corrected"] = p, p_worse
         row["beats"] = p is not None and p < alpha and row["ratio"] < 1
         row["collapse_rate"] = _collapse_rate(collapsed.get(name), row["seeds"])
     control_seeds = sorted(control)

@@ -11,11 +11,12 @@ import base64
 import json
 from pathlib import Path
 
-from lossevo.fitness.scores import failure_counts, ok_fitness
+from lossevo.fitness.scores import checkpoint_curve, failure_counts, ok_fitness
 from lossevo.loss.reference import reference_loss
 from lossevo.report import figures as plots
 from lossevo.report import stats
 from lossevo.runs.store import RunStore
+from lossevo.studies import replay_claims as claims
 from lossevo.studies.protocol import Protocol, protocol_from_dict
 from lossevo.studies.published import PUBLISHED, Published
 from lossevo.util.files import write_bytes
@@ -36,6 +37,7 @@ TABLE_COLUMNS = [
     "diff",
     "low",
     "high",
+    *claims.COLUMNS,
     "transform",
     "generator",
     "formula",
@@ -76,8 +78,10 @@ def _table_rows(ctx: dict) -> tuple[dict, dict]:
     results, specs = ctx["results"], ctx["specs"]
     values = {n: [ok_fitness(r) for r in rs] for n, rs in results.items()}
     rows = stats.comparison_rows(values, ctx["protocol"].baseline)
+    paired = claims.loss_rows(results, ctx["protocol"].baseline)
     for name, row in rows.items():
         row.update(
+            **{column: paired[name][column] for column in claims.COLUMNS},
             loss=name,
             **failure_counts(results[name]),
             transform=specs[name].transform,
@@ -106,6 +110,7 @@ def _figures(store: RunStore, ctx: dict, rows: dict, values: dict) -> list[str]:
             grids[name] = base64.b64encode(path.read_bytes()).decode("ascii")
             seed0 = next((r for r in rs if r["seed"] == 0), None)
             captions[name] = f"seed 0, {metric} {fmt_number(seed0 and seed0['fitness'])}"
+    fig_curves = _learning_curves(store, ctx)
     samples = run_dir / "fig_samples.png"
     title = f"Samples after {steps} steps (seed 0 of each loss)"
     fig_samples = (
@@ -122,7 +127,28 @@ def _figures(store: RunStore, ctx: dict, rows: dict, values: dict) -> list[str]:
         if fig_samples
         else "No sample grid is stored (seed-0 runs missing or diverged).",
         "",
+        *([f"![learning curves]({fig_curves.name})", ""] if fig_curves else []),
     ]
+
+
+def _learning_curves(store: RunStore, ctx: dict) -> Path | None:
+    """fig_curves.png: each loss's metric at the protocol's checkpoints and at the budget
+    (median and interquartile band over seeds); None when no run was scored at checkpoints."""
+    curves = {}
+    for name, rows in ctx["results"].items():
+        by_step: dict[int, list[float]] = {}
+        for row in rows:
+            for step, value in checkpoint_curve(row).items():
+                by_step.setdefault(step, []).append(value)
+        curves[name] = by_step
+    if not any(len(by_step) > 1 for by_step in curves.values()):
+        return None
+    return plots.learning_curves(
+        curves,
+        store.run_dir / "fig_curves.png",
+        ylabel=f"{ctx['metric']} (log scale, lower is better)",
+        title=f"Learning curves: median and 25-75% of seeds per loss ({ctx['protocol'].name})",
+    )
 
 
 def _results_section(ctx: dict, rows: dict) -> list[str]:
@@ -154,6 +180,62 @@ def _results_section(ctx: dict, rows: dict) -> list[str]:
             f"{numbers} | {fmt_number(r['p'], '.3g')} | {ci} |"
         )
     return lines + [""]
+
+
+def _paired_section(ctx: dict, rows: dict) -> list[str]:
+    """Quality and stability against the baseline on paired seeds, and the published claims."""
+    protocol, published = ctx["protocol"], ctx["published"]
+    base = protocol.baseline
+    lines = [
+        f"## Quality and stability against {base}, seed by seed",
+        "",
+        f"Seed s is the same initial weights and data order for every loss, so seeds are "
+        f"paired. **ratio**: geometric mean of the per-seed ratios to {base}, with a bootstrap "
+        f"95% CI ({claims.N_BOOT:,} resamples of seeds); a diverged or failed seed counts as the "
+        f"worst value of the pair. **p better / p worse**: one-sided sign-flip tests on the "
+        f"per-seed log ratios, each Holm-corrected across the {len(rows) - 1} "
+        f"loss{'es' if len(rows) > 2 else ''} compared. "
+        f"**sd log**: the sd across seeds of log {ctx['metric']} (the spread the stability "
+        f"claim is about), and its ratio to {base}'s with a paired bootstrap 95% CI. "
+        f"**collapsed**: share of seeds whose samples cover at most 5 of the 10 classes.",
+        "",
+        "| loss | ratio [95% CI] | p better | p worse | sd log | sd ratio [95% CI] | "
+        "collapsed | classes (min / mean) |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for name, r in rows.items():
+        if name == base:
+            ratio = sd_ratio = "(baseline)"
+        else:
+            ratio = _with_ci(r["ratio"], r["ratio_low"], r["ratio_high"])
+            sd_ratio = _with_ci(r["sd_ratio"], r["sd_ratio_low"], r["sd_ratio_high"])
+        rate = "-" if r["collapse_rate"] is None else f"{r['collapse_rate']:.0%}"
+        classes = (
+            "-"
+            if r["classes_min"] is None
+            else f"{r['classes_min']} / {fmt_number(r['classes_mean'], '.1f')}"
+        )
+        lines.append(
+            f"| {name} | {ratio} | {fmt_number(r['p_better'], '.2g')} | "
+            f"{fmt_number(r['p_worse'], '.2g')} | {fmt_number(r['sd_log'], '.2f')} | "
+            f"{sd_ratio} | {rate} | {classes} |"
+        )
+    lines.append("")
+    if published is not None and published.focus in rows and published.focus != base:
+        lines += [
+            f"## The published claims about {published.focus}",
+            "",
+            f"- {claims.quality_claim(rows, published.focus, base)}",
+            f"- {claims.stability_claim(rows, published.focus, base)}",
+            "",
+        ]
+    return lines
+
+
+def _with_ci(value: float | None, low: float | None, high: float | None) -> str:
+    if value is None:
+        return "-"
+    return f"{value:.2f} [{fmt_number(low, '.2f')}, {fmt_number(high, '.2f')}]"
 
 
 def _extractor_text(info: dict) -> str:
@@ -226,6 +308,7 @@ def write_report(store: RunStore) -> Path:
     rows, values = _table_rows(ctx)
     store.write_table(store.run_dir / "table.csv", list(rows.values()), TABLE_COLUMNS)
     lines = _results_section(ctx, rows)
+    lines += _paired_section(ctx, rows)
     lines += _figures(store, ctx, rows, values)
     lines += _protocol_section(ctx)
     lines += _published_section(ctx["published"])
