@@ -75,9 +75,9 @@ def outcome(run: Path) -> dict:
     }
 
 
-def stored(run: Path) -> dict[tuple, float]:
+def stored(run: Path, kind: str = "search") -> dict[tuple, float]:
     """Each stored evaluation's identity and the time it was written."""
-    with RunStore.open(run, kind="search", readonly=True) as store:
+    with RunStore.open(run, kind=kind, readonly=True) as store:
         return {
             (e["stage"], e["fingerprint"], e["seed"], e["budget"]): e["created"]
             for e in store.evaluations()
@@ -208,3 +208,51 @@ def test_a_full_disk_fails_in_one_line_and_resume_completes_identically(
     copy = tmp_path / "copy"
     shutil.copytree(run, copy)
     assert outcome(copy) == done
+
+
+# --------------------------------------------------------------------------------- replays
+REPLAY = """name: killed-replay
+losses: [bce, ganetic, least_squares]
+runs: 2
+steps: 30
+checkpoints: [10, 20]
+task: gan
+task_config: {dataset: digits-8x8, width: 8, n_samples: 200, device: cpu}
+baseline: bce
+published: ganetic
+"""
+
+
+def replay_outcome(out: Path) -> dict:
+    """What a replay must reproduce (timings aside): every stored evaluation with its metrics
+    and checkpoints, the report, the table and the sample grids."""
+    with RunStore.open(out, kind="replay", readonly=True) as store:
+        rows = sorted(
+            (e["fingerprint"], e["seed"], e["budget"], e["status"], e["fitness"],
+             json.dumps(e["metrics"], sort_keys=True), json.dumps(e["checkpoints"], sort_keys=True))
+            for e in store.evaluations()
+        )  # fmt: skip
+    grids = {p.name: p.read_bytes() for p in sorted((out / "grids").glob("*.png"))}
+    files = {name: (out / name).read_bytes() for name in ("report.md", "table.csv")}
+    return {"rows": rows, "grids": grids, **files}
+
+
+def test_a_killed_replay_resumes_to_the_uninterrupted_report(tmp_path):
+    """kill -9 after 2 and after 4 of the 6 trainings, resume each time: the same rows, report,
+    table and grids as a replay that was never interrupted; nothing stored is trained again."""
+    protocol = tmp_path / "protocol.yaml"
+    protocol.write_text(REPLAY)
+    replay = ["replay", "--config", str(protocol), "--quiet", "--workers", "1"]
+    result = run_cli(*replay, "--out", str(tmp_path / "reference"), timeout=600)
+    assert result.returncode == 0, result.stderr
+    out, deadline = tmp_path / "killed", time.monotonic() + 600
+    proc = _start([*replay, "--out", str(out)])
+    for point in (2, 4):
+        assert _kill_at(proc, out, point, deadline), f"the replay finished before {point} runs"
+        before = stored(out, kind="replay")
+        proc = _start([*replay, "--out", str(out)])
+    assert proc.wait(timeout=600) == 0, proc.stderr.read().decode()
+    proc.stderr.close()
+    after = stored(out, kind="replay")
+    assert len(after) == 6 and all(after[key] == created for key, created in before.items())
+    assert replay_outcome(out) == replay_outcome(tmp_path / "reference")
