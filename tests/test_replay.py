@@ -234,22 +234,10 @@ stages:
   - {{name: longer, task: gan, task_config: {TASK}, steps: 12, seeds: 2, keep: 0.5}}
 """)
     out = tmp_path / "promo"
-    assert (
-        command(
-            "promote",
-            str(run),
-            "--top",
-            "2",
-            "--stages",
-            str(stages),
-            "--out",
-            str(out),
-            "--quiet",
-            "--workers",
-            "1",  # in-process: Ray's start-up is test_executors' subject
-        )
-        == 0
-    )
+    # --workers 1: in-process, as Ray's start-up is test_executors' subject
+    promote = ["promote", str(run), "--top", "2", "--stages", str(stages), "--out", str(out)]
+    promote += ["--quiet", "--workers", "1"]
+    assert command(*promote) == 0
     with open(out / "table.csv") as f:
         rows = list(csv.DictReader(f))
     first = [r for r in rows if r["stage"] == "short"]
@@ -263,19 +251,7 @@ stages:
     with RunStore.open(out, kind="promote") as store:
         count = len(store.evaluations())
     assert count == 4 + 3 * 2
-    command(
-        "promote",
-        str(run),
-        "--top",
-        "2",
-        "--stages",
-        str(stages),
-        "--out",
-        str(out),
-        "--quiet",
-        "--workers",
-        "1",
-    )  # resumes: nothing new
+    command(*promote)  # resumes: nothing new
     with RunStore.open(out, kind="promote") as store:
         assert len(store.evaluations()) == count
 
