@@ -25,7 +25,7 @@ def test_shipped_spaces_load(name):
 
 def test_ganetic_space_expresses_ganetic_bce_and_least_squares():
     space = load_space("ganetic")
-    assert {"ganetic", "bce"} <= set(space.seeds)
+    assert {"ganetic", "bce"} <= {seed.text for seed in space.seeds}
     assert len(space.seed_trees()) == 3
 
 
