@@ -84,7 +84,7 @@ class SearchSpace:
             "description": self.description,
             "operators": list(self.operators),
             "leaves": list(self.leaves),
-            "constants": None if self.constants is None else asdict(self.constants),
+            "constants": None if self.constants is None else _plain(asdict(self.constants)),
             "tree": asdict(self.tree),
             "transform": _one_or_list(self.transforms),
             "generator": _one_or_list(self.generators),
@@ -95,6 +95,11 @@ class SearchSpace:
         """Short hash of the space's content: runs store it to refuse a changed space on resume."""
         text = json.dumps(self.to_dict(), sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _plain(section: dict) -> dict:
+    """A section as JSON gives it back: tuples as lists."""
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in section.items()}
 
 
 def _one_or_list(names: tuple[str, ...]) -> str | list[str]:
