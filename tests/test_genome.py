@@ -21,7 +21,7 @@ from lossevo.search.genome import Genome, GenomeError, genome_from_member
 from lossevo.search.gp import deap_to_tree, make_pset, tree_to_deap
 from lossevo.search.run import resume_search, start_search
 from lossevo.search.space import DEFAULT_SPACE, load_space, space_from_dict
-from lossevo.search.variation import Variation, genome_of, str_formula
+from lossevo.search.variation import Variation, accept_all, genome_of, str_formula
 
 
 def nodes(tree):
@@ -117,26 +117,40 @@ def test_mutation_changes_a_convention_with_its_own_probability():
     by_text = {str_formula(p): p for p in parents}
     assert len(by_text) == len(parents)
     random.seed(5)
-    for child in v._vary(parents, 12):
+    for child in v.offspring(parents, 12, accept_all, 12)[0]:  # one round of variation
         parent = by_text[str_formula(child)]
         assert child.generator == parent.generator and child.transform != parent.transform
-    still = variation(population=12, seed=1, crossover_prob=0.0, mutation_prob=0.0)
-    kept = {(p.transform, p.generator) for p in parents}
-    assert {(c.transform, c.generator) for c in still._vary(parents, 50)} <= kept
+    still = variation(
+        population=12,
+        seed=1,
+        crossover_prob=0.0,
+        mutation_prob=0.0,
+        transform_mutation_prob=0.0,
+        generator_mutation_prob=0.0,
+    )
+    for child in still.offspring(parents, 50, accept_all, 50)[0]:
+        parent = by_text[str_formula(child)]
+        assert (child.transform, child.generator) == (parent.transform, parent.generator)
 
 
 def test_crossover_children_take_each_convention_from_one_parent():
     """Parents (sigmoid, non_saturating) and (raw, minimax) only: the children of crossover mix
     them, each convention from one parent, and never invent one."""
-    v = variation(population=20, seed=3, crossover_prob=1.0, mutation_prob=0.0)
-    v.config.transform_mutation_prob = v.config.generator_mutation_prob = 0.0
+    v = variation(
+        population=20,
+        seed=3,
+        crossover_prob=1.0,
+        mutation_prob=0.0,
+        transform_mutation_prob=0.0,
+        generator_mutation_prob=0.0,
+    )
     parents = with_fitness(v.initial_population()[0])
     for i, ind in enumerate(parents):
         ind.transform, ind.generator = (
             ("sigmoid", "non_saturating") if i % 2 else ("raw", "minimax")
         )
     random.seed(7)
-    children = [c for _ in range(10) for c in v._vary(parents, 20)]
+    children = [c for _ in range(10) for c in v.offspring(parents, 20, accept_all, 20)[0]]
     pairs = {(c.transform, c.generator) for c in children}
     assert pairs == {
         ("sigmoid", "non_saturating"),
@@ -210,6 +224,14 @@ def test_a_stored_space_reads_back_to_the_same_space(name):
     assert again.digest() == space.digest() and again.seed_genomes() == space.seed_genomes()
     single = load_space("minimal").to_dict()
     assert single["transform"] == "sigmoid" and single["generator"] == "non_saturating"
+
+
+def test_the_convention_settings_are_stored_only_when_changed():
+    """Runs that leave them at their defaults store the settings they always did."""
+    assert "transform_mutation_prob" not in SearchConfig().to_stored()
+    stored = SearchConfig(generator_mutation_prob=0.3).to_stored()
+    assert stored["generator_mutation_prob"] == 0.3 and "transform_mutation_prob" not in stored
+    assert SearchConfig.from_dict(stored) == SearchConfig(generator_mutation_prob=0.3)
 
 
 TINY = dict(
