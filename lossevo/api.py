@@ -255,8 +255,8 @@ class Run:
             return run_json(store)
 
     def best(self, k: int = 1) -> list[GanLoss]:
-        """The ``k`` best losses as torch modules, best first, with the run's transform and
-        generator convention (``discriminator_loss``/``generator_loss`` as trained)."""
+        """The ``k`` best losses as torch modules, best first, each with the transform and
+        generator convention it was trained under (``discriminator_loss``/``generator_loss``)."""
         return [GanLoss(spec) for _, spec in run_losses(self.run_dir, _at_least_one("k", k))]
 
     def export(self, out_dir: PathLike, top: int = 3, *, force: bool = False) -> list[Path]:

@@ -136,7 +136,7 @@ def test_search_returns_a_run_with_a_leaderboard_as_rows(probe_run):
 def test_the_verdict_and_the_json_view_come_from_the_run(probe_run):
     verdict = probe_run.verdict()
     n = SearchConfig().verdict_seeds  # the default
-    assert verdict["sentence"].startswith(f"On {n} fresh seeds")
+    assert f"{n} fresh seeds" in verdict["sentence"]  # whichever way it goes
     assert verdict["seeds"] == list(range(1000, 1000 + n))
     data = probe_run.to_json()
     assert data["verdict"] == verdict and data["leaderboard"] == probe_run.leaderboard()

@@ -23,10 +23,58 @@ def test_shipped_spaces_load(name):
     assert space.seed_trees()
 
 
-def test_ganetic_space_expresses_ganetic_bce_and_least_squares():
+def test_ganetic_space_seeds_ganetic_bce_and_least_squares_under_their_own_conventions():
     space = load_space("ganetic")
-    assert {"ganetic", "bce"} <= set(space.seeds)
-    assert len(space.seed_trees()) == 3
+    assert [seed.text for seed in space.seeds] == ["ganetic", "bce", "least_squares"]
+    assert [(g.transform, g.generator) for g in space.seed_genomes()] == [
+        ("sigmoid", "non_saturating"),
+        ("sigmoid", "non_saturating"),
+        ("raw", "non_saturating"),
+    ]
+
+
+def test_transform_and_generator_are_a_name_or_a_list(tmp_path):
+    space = load_space(write(tmp_path, GOOD + "transform: raw\ngenerator: [minimax]\n"))
+    assert (space.transforms, space.generators) == (("raw",), ("minimax",))
+    assert space.to_dict()["transform"] == "raw" and space.to_dict()["generator"] == "minimax"
+    space = load_space(write(tmp_path, GOOD + "transform: [raw, sigmoid]\n"))
+    assert space.transforms == ("raw", "sigmoid") and space.generators == ("non_saturating",)
+    assert space.to_dict()["transform"] == ["raw", "sigmoid"]
+
+
+def test_seeds_carry_their_conventions(tmp_path):
+    """A built-in keeps its own; a formula takes the first of the space's lists; the mapping
+    form names either, for a formula or a built-in."""
+    text = (
+        "name: t\noperators: [add, sub, mul, div, log, neg, square, max]\n"
+        "transform: [sigmoid, raw]\ngenerator: [minimax, non_saturating]\n"
+        "seeds: [least_squares, 'y_pred*y_real', {formula: 'y_pred - y_real', transform: raw},\n"
+        "  {formula: bce, generator: non_saturating},\n"
+        "  {formula: least_squares, transform: sigmoid}]\n"
+    )
+    space = load_space(write(tmp_path, text))
+    assert [(g.transform, g.generator) for g in space.seed_genomes()] == [
+        ("raw", "non_saturating"),
+        ("sigmoid", "minimax"),
+        ("raw", "minimax"),
+        ("sigmoid", "non_saturating"),
+        ("sigmoid", "non_saturating"),
+    ]
+    assert space.to_dict()["seeds"][2] == {"formula": "y_pred - y_real", "transform": "raw"}
+
+
+def test_a_space_without_seeds_fills_generation_0_with_random_trees(tmp_path):
+    from lossevo.search.config import SearchConfig
+    from lossevo.search.variation import Variation
+
+    for seeds in ("seeds: []\n", "seeds:\n", ""):
+        path = write(tmp_path, GOOD + "transform: [sigmoid, raw]\n" + seeds)
+        space = load_space(path)
+        assert space.seeds == ()
+        population, stats = Variation(
+            space, SearchConfig(space=path, population=6)
+        ).initial_population()
+        assert len(population) == 6 and stats.random_fill == 6
 
 
 @pytest.mark.parametrize(
@@ -37,7 +85,18 @@ def test_ganetic_space_expresses_ganetic_bce_and_least_squares():
         ("name: t\noperators: [add, frobnicate]\n", "unknown operator 'frobnicate'"),
         (GOOD + "tree: {max_height: -1}\n", "tree.max_height must be an integer >= 1"),
         (GOOD + "tree: {max_size: abc}\n", "tree.max_size must be an integer"),
-        (GOOD + "transform: softmax\n", "transform must be one of"),
+        (GOOD + "transform: softmax\n", "transform must be one of sigmoid, raw"),
+        (GOOD + "transform: [sigmoid, softmax]\n", "got 'softmax'"),
+        (GOOD + "transform: []\n", "transform must be one of sigmoid, raw or a non-empty list"),
+        (GOOD + "generator: []\n", "generator must be one of non_saturating, minimax or a"),
+        (GOOD + "generator: [minimax, minimax]\n", "with a name twice"),
+        (GOOD + "transform: {raw: 1}\n", "transform must be one of"),
+        (GOOD + "seeds: [{formula: y_pred, colour: red}]\n", "unknown seed key colour"),
+        (GOOD + "seeds: [{transform: raw}]\n", "each seed is a formula"),
+        (GOOD + "seeds: [{formula: y_pred, transform: [raw]}]\n", "must be one name"),
+        (GOOD + "seeds: [{formula: y_pred, transform: raw}]\n", "its transform raw is not in"),
+        (GOOD + "seeds: [least_squares]\n", "add it there, or write the seed as"),
+        (GOOD + "generator: minimax\nseeds: [bce]\n", "its generator non_saturating is not"),
         (GOOD + "constants: {low: 3, high: 1}\n", "constants.low"),
         (GOOD + "seeds: ['sqrt(y_pred)']\n", "not in this search space"),
         (GOOD + "seeds: ['y_pred +']\n", "does not parse"),

@@ -8,7 +8,7 @@ from lossevo.loss.expr import LossExpr
 from lossevo.search.config import SearchConfig
 from lossevo.search.gp import deap_to_tree
 from lossevo.search.space import SPACES_DIR, load_space
-from lossevo.search.variation import Variation, str_formula
+from lossevo.search.variation import Variation, genome_of, str_formula
 
 SPACES = sorted(p.stem for p in SPACES_DIR.glob("*.yaml"))
 
@@ -50,7 +50,7 @@ def test_initial_random_trees_use_both_leaves_and_are_distinct(space):
     assert len(population) == 40
     exprs = [expr(ind) for ind in population]
     assert all(e.uses_both_leaves for e in exprs), [e.text for e in exprs if not e.uses_both_leaves]
-    assert len({e.key for e in exprs}) == len(exprs)
+    assert len({genome_of(ind).spec().key for ind in population}) == len(exprs)  # as candidates
 
 
 def test_initial_population_is_a_function_of_the_seed():
@@ -82,7 +82,7 @@ def test_offspring_are_deterministic_given_the_random_state():
     def draw():
         random.seed(11)
         children, stats = v.offspring(population, 10, SeenBefore(population), max_attempts=100)
-        return [str_formula(c) for c in children], stats
+        return [genome_of(c) for c in children], stats
 
     assert draw() == draw()
 

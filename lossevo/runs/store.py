@@ -669,10 +669,11 @@ class RunStore:
         }
 
     def put_generation(
-        self, generation: int, population: list[str], rng_state: tuple | None, stats: dict
+        self, generation: int, population: list, rng_state: tuple | None, stats: dict
     ) -> None:
-        """Record a completed generation; ``rng_state`` is ``random.getstate()`` at the start of
-        the next one. A generation is written once: a second write is a bug (StoreError)."""
+        """Record a completed generation: its members (formula text, or mappings, as the search
+        writes them); ``rng_state`` is ``random.getstate()`` at the start of the next one. A
+        generation is written once: a second write is a bug (StoreError)."""
         state = None if rng_state is None else rng_state_to_json(rng_state)
         try:
             self._write(

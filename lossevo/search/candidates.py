@@ -1,9 +1,10 @@
 """The run's candidates: every function a search proposes or controls with, as a stored spec.
 
-A candidate is its full :class:`LossSpec` (expression, transform, generator convention), keyed
-by the spec's digest; the first time a spec is seen it is screened and its verdict and
-fingerprint stored. The registry is the only writer of candidate rows in a search, and
-:func:`~lossevo.runs.store.spec_of` turns any row back into the loss that is trained.
+A candidate is its full :class:`LossSpec` (expression, transform, generator convention: what
+its :class:`Genome` carries, not the space), keyed by the spec's digest; the first time a spec
+is seen it is screened and its verdict and fingerprint stored. The registry is the only writer
+of candidate rows in a search, and :func:`~lossevo.runs.store.spec_of` turns any row back into
+the loss that is trained.
 
 The novelty policy lives here too: a generation accepts a child only if it passes screening
 and its function (fingerprint) was never proposed before, in earlier generations or earlier in
@@ -14,12 +15,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from lossevo.loss.expr import LossExpr
-from lossevo.loss.formula import Tree
 from lossevo.loss.reference import LossSpec, reference_loss
 from lossevo.loss.screen import fingerprint, screen
 from lossevo.runs.store import RunStore, spec_of
-from lossevo.search.space import SearchSpace
+from lossevo.search.genome import Genome
 from lossevo.search.standing import first_seen
 from lossevo.search.variation import DUPLICATE_IN_GENERATION, DUPLICATE_IN_RUN
 
@@ -36,23 +35,13 @@ def trainable(row: dict) -> bool:
 class Candidates:
     """The candidate rows of one search: screened once, looked up by key or fingerprint."""
 
-    def __init__(self, store: RunStore, space: SearchSpace):
-        self.store, self.space = store, space
+    def __init__(self, store: RunStore):
+        self.store = store
         self._by_fp: dict[str, tuple[dict, LossSpec]] = {}
 
-    def spec_of_tree(self, tree: Tree) -> LossSpec:
-        """A tree of the space as a full spec (the space's transform and generator)."""
-        expr = LossExpr.from_tree(tree)
-        return LossSpec(
-            name=expr.text,
-            expr=expr,
-            transform=self.space.transform,
-            generator=self.space.generator,
-        )
-
-    def assess(self, tree: Tree, generation: int) -> dict:
-        """The stored row of a tree's spec, screening it the first time it is seen."""
-        spec = self.spec_of_tree(tree)
+    def assess(self, genome: Genome, generation: int) -> dict:
+        """The stored row of a genome's spec, screening it the first time it is seen."""
+        spec = genome.spec()
         row = self.store.get_candidate(spec.key)
         if row is None:
             verdict = screen(spec)
@@ -94,14 +83,14 @@ class Candidates:
             self._by_fp[fp] = (row, spec_of(row))
         return self._by_fp[fp]
 
-    def novelty(self, generation: int) -> Callable[[Tree], str | None]:
-        """The acceptance test of a generation's candidates (plain trees): None for a function
+    def novelty(self, generation: int) -> Callable[[Genome], str | None]:
+        """The acceptance test of a generation's candidates (genomes): None for a function
         new to the run, else why not (a screening reason, or a duplicate)."""
         before = {fp for fp, gen in first_seen(self.store).items() if gen < generation}
         chosen: set[str] = set()
 
-        def accept(tree: Tree) -> str | None:
-            row = self.assess(tree, generation)
+        def accept(genome: Genome) -> str | None:
+            row = self.assess(genome, generation)
             if not trainable(row):
                 return row["verdict"]
             fp = row["fingerprint"]

@@ -69,6 +69,8 @@ class Setting:
     ``low``/``high`` are inclusive bounds, exclusive with ``strict``; ``why`` is appended to
     the refusal; ``cli_choices`` narrows ``choices`` on ``search``'s command line (the API
     takes all). ``resume_help`` is the ``resume`` flag's help where it has one of its own.
+    ``stored_if_changed``: a setting added after runs were made; a run's config.json holds it
+    only when it differs from its default, so runs that leave it alone store what they did.
     """
 
     help: str
@@ -83,6 +85,7 @@ class Setting:
     cli_choices: tuple[str, ...] | None = None
     why: str = ""
     group: str | None = None
+    stored_if_changed: bool = False
 
     def flag_name(self, name: str) -> str:
         return "--" + name.replace("_", "-")
@@ -158,6 +161,22 @@ class SearchConfig:
     mutation_prob: float = setting(
         0.6, help="probability that a child is mutated", flag=False, low=0, high=1
     )
+    transform_mutation_prob: float = setting(
+        0.1,
+        help="probability that a child's transform changes to another of the space's",
+        flag=False,
+        low=0,
+        high=1,
+        stored_if_changed=True,
+    )
+    generator_mutation_prob: float = setting(
+        0.1,
+        help="probability that a child's generator convention changes to another of the space's",
+        flag=False,
+        low=0,
+        high=1,
+        stored_if_changed=True,
+    )
     elites: int = setting(2, help="best individuals copied unchanged to the next generation")
     hall_of_fame: int = setting(
         10, help="rows of the leaderboard kept in the run's views", flag=False, low=1
@@ -220,6 +239,15 @@ class SearchConfig:
     def __post_init__(self) -> None:
         if isinstance(self.controls, list):  # as JSON and the command line give it
             self.controls = tuple(self.controls)
+
+    def to_stored(self) -> dict:
+        """The settings as a run's config.json keeps them (see ``Setting.stored_if_changed``)."""
+        defaults = SearchConfig()
+        return {
+            name: value
+            for name, value in asdict(self).items()
+            if not settings()[name].stored_if_changed or value != getattr(defaults, name)
+        }
 
     def identity(self) -> dict:
         return {k: v for k, v in asdict(self).items() if settings()[k].resume != EXTEND}

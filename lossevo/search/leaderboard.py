@@ -115,14 +115,15 @@ def write_views(store: RunStore) -> None:
 
 
 def leaderboard_text(store: RunStore, top: int = 10) -> str:
-    """Rank, formula, fitness as a ratio to the reference, seeds raced; the controls below."""
+    """Rank, formula, fitness as a ratio to the reference, seeds raced, and the transform and
+    generator convention the formula is trained under; the controls below."""
     config = search_config(store)
     rows = hall_of_fame(store, config)[:top]
     ref = config.reference.upper() if config.reference == "bce" else config.reference
     width = min(max([len(r["text"]) for r in rows] + [24]), 64)
     lines = [
         f"{'rank':>4}  {'formula':<{width}}  {'fitness':>12} {'score':>9} {'seeds':>5} "
-        f"{'race':<10} {'cplx':>4}"
+        f"{'race':<10} {'cplx':>4}  {'y_pred':<7} generator"
     ]
 
     def line(rank: str, r: dict) -> str:
@@ -130,6 +131,7 @@ def leaderboard_text(store: RunStore, top: int = 10) -> str:
         return (
             f"{rank:>4}  {text:<{width}}  {fmt_ratio(r['fitness'], ref):>12} "
             f"{fmt_number(r['score']):>9} {r['seeds']:>5} {r['race']:<10} {r['complexity']:>4}"
+            f"  {r['transform']:<7} {r['generator']}"
         )
 
     lines += [line(str(r["rank"]), r) for r in rows]

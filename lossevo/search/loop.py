@@ -28,14 +28,13 @@ from lossevo.search.config import (
     SearchConfig,
 )
 from lossevo.search.generation_stats import RACE_OUTCOMES, GenerationStats, VariationStats
-from lossevo.search.gp import deap_to_tree
 from lossevo.search.leaderboard import hall_of_fame
 from lossevo.search.racing import RaceSettings, race
 from lossevo.search.space import SearchSpace, load_space
 from lossevo.search.spend import Spend
 from lossevo.search.standing import first_seen, fitness_table, incumbent, racing_score
 from lossevo.search.trainings import train
-from lossevo.search.variation import Accept, Individual, Variation, str_formula
+from lossevo.search.variation import Accept, Individual, Variation, genome_of
 
 
 class Search:
@@ -48,12 +47,13 @@ class Search:
         executor,
         echo: Callable[[str], None] = print,
         progress: bool = True,
+        space: SearchSpace | None = None,
     ):
         self.store, self.config, self.executor = store, config, executor
         self.echo, self.progress = echo, progress
-        self.space: SearchSpace = load_space(config.space)
+        self.space: SearchSpace = space or load_space(config.space)
         self.variation = Variation(self.space, config)
-        self.candidates = Candidates(store, self.space)
+        self.candidates = Candidates(store)
         self.race_settings = RaceSettings(
             config.race_min_seeds, config.race_max_seeds, config.race_alpha, config.race_paired
         )
@@ -86,7 +86,7 @@ class Search:
                 self.accept(0), self.config.variation_attempts * self.config.population
             )
             return population, 0, variation
-        population = self.variation.from_formulas(last["population"])
+        population = self.variation.from_members(last["population"])
         self.set_fitness(population, last["generation"])
         random.setstate(last["rng_state"])
         generation = last["generation"] + 1
@@ -104,7 +104,7 @@ class Search:
     def accept(self, generation: int) -> Accept:
         """The novelty test of ``generation`` on DEAP individuals."""
         novel = self.candidates.novelty(generation)
-        return lambda ind: novel(deap_to_tree(ind))
+        return lambda ind: novel(genome_of(ind))
 
     def breed(
         self, population: list[Individual], generation: int
@@ -124,7 +124,7 @@ class Search:
         """Race the generation's new functions against the incumbent; set every fitness."""
         cfg = self.config
         controls = self.candidates.controls(cfg.controls)
-        rows = [self.candidates.assess(deap_to_tree(ind), generation) for ind in population]
+        rows = [self.candidates.assess(genome_of(ind), generation) for ind in population]
         seen = first_seen(self.store)
         passed = [row["fingerprint"] for row in rows if trainable(row)]
         entrants = list(dict.fromkeys(fp for fp in passed if seen.get(fp) == generation))
@@ -158,7 +158,7 @@ class Search:
     ) -> list[float]:
         """Every individual's fitness from the stored standing (the penalty for functions
         that failed screening or the race); returns the fitnesses sorted."""
-        rows = rows or [self.candidates.assess(deap_to_tree(i), generation) for i in population]
+        rows = rows or [self.candidates.assess(genome_of(i), generation) for i in population]
         table = fitness_table(self.store, self.config)
         pareto = self.variation.pareto
         for ind, row in zip(population, rows, strict=True):
@@ -172,8 +172,8 @@ class Search:
     ) -> None:
         """Store the finished generation (with the RNG state its successor is bred from)."""
         self.spend.update()
-        formulas = [str_formula(ind) for ind in population]
-        self.store.put_generation(generation, formulas, rng, stats.to_dict())
+        members = self.variation.members(population)
+        self.store.put_generation(generation, members, rng, stats.to_dict())
         self.echo(_generation_line(generation, stats, len(population), self.spend))
 
     def train_racing(self, pairs: list[tuple[str, int]], generation: int) -> None:

@@ -25,7 +25,7 @@ from lossevo.search.leaderboard import (
     write_views,
 )
 from lossevo.search.loop import Search
-from lossevo.search.space import SearchSpace, load_space
+from lossevo.search.space import SearchSpace, load_space, space_from_dict
 from lossevo.search.spend import Spend
 from lossevo.util.budget import Budget, parse_budget
 from lossevo.util.errors import LossevoError
@@ -47,7 +47,7 @@ def start_search(
     check_new_run_dir(Path(run_dir), DB_NAME)  # before any work; created again under lock
     with make_executor(config.task, config.task_config, execution) as executor:
         with create_run(run_dir, config, space) as store:
-            run_on(store, config, executor, echo, progress)
+            run_on(store, config, executor, echo, progress, space=space)
     return Path(run_dir)
 
 
@@ -57,7 +57,7 @@ def create_run(run_dir, config: SearchConfig, space: SearchSpace | None = None) 
     return RunStore.create(
         run_dir,
         {
-            "search": asdict(config),
+            "search": config.to_stored(),
             "search_format": SEARCH_FORMAT,
             "space_digest": space.digest(),
             "space": space.to_dict(),
@@ -80,7 +80,8 @@ def resume_search(
 
     Everything is checked read-only first (the stored config, the overrides, the space, the
     executor), so a refused resume changes nothing; then the run is opened under its lock and
-    the extensions are recorded, so a later plain resume keeps them.
+    the extensions are recorded, so a later plain resume keeps them. The run continues in the
+    space its config.json keeps, even if the file that space came from has changed since.
     """
     overrides = {k: v for k, v in (overrides or {}).items() if v is not None}
     with RunStore.open(run_dir, kind="search", readonly=True) as probe:
@@ -104,9 +105,10 @@ def resume_search(
                     f"are done; add --generations N (more than {stored.generations}) to run more"
                 )
             extensions["budget"] = extended
+        space = stored_space(probe, stored.space)
     config = SearchConfig.from_dict({**asdict(stored), **extensions})
     config.validate()
-    if load_space(config.space).digest() != digest:
+    if space.digest() != digest:
         raise SearchConfigError(
             f"the search space {config.space!r} changed since this run started; "
             f"restore it or start a new run"
@@ -114,8 +116,17 @@ def resume_search(
     with make_executor(config.task, config.task_config, execution or Execution()) as executor:
         with RunStore.open(run_dir, kind="search") as store:
             store.set_meta(EXTENSIONS_KEY, json.dumps(extensions, sort_keys=True))
-            run_on(store, config, executor, echo, progress)
+            run_on(store, config, executor, echo, progress, space=space)
     return Path(run_dir)
+
+
+def stored_space(store: RunStore, name: str) -> SearchSpace:
+    """The space a run searches: the one its config.json keeps (checked as a space file is),
+    or for a run that kept none, the space ``name`` as it is now."""
+    data = store.config.get("space")
+    if not isinstance(data, dict):
+        return load_space(name)
+    return space_from_dict(data, source=f"{store.run_dir / CONFIG_NAME} (space)")
 
 
 def _check_types(stored: SearchConfig, overrides: dict) -> None:
@@ -193,10 +204,16 @@ def _stored_config(store: RunStore) -> SearchConfig:
 
 
 def run_on(
-    store: RunStore, config: SearchConfig, executor, echo=print, progress: bool = True
+    store: RunStore,
+    config: SearchConfig,
+    executor,
+    echo=print,
+    progress: bool = True,
+    space: SearchSpace | None = None,
 ) -> None:
-    """Run or continue the search in ``store`` on ``executor``; write the views and leaderboard."""
-    search = Search(store, config, executor, echo=echo, progress=progress)
+    """Run or continue the search in ``store`` on ``executor``, in ``space`` (by default the
+    one ``config`` names); write the views and leaderboard."""
+    search = Search(store, config, executor, echo=echo, progress=progress, space=space)
     try:
         search.run()
     except BaseException:

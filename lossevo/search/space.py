@@ -2,7 +2,9 @@
 YAML path, validated.
 
 Every key is checked: an unknown key or a bad value is a SpaceError that names the key and the
-file. Seeds are formulas or built-in loss names placed in the first population.
+file. ``transform`` and ``generator`` are one name or a list: every individual carries one of
+each, drawn from these lists (``search/genome.py``). Seeds are formulas or built-in loss names
+placed in the first population (``search/seeds.py``).
 """
 
 from __future__ import annotations
@@ -13,10 +15,11 @@ import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from lossevo.loss.formula import MAX_CONSTANT, FormulaError, parse_formula, tree_to_text
+from lossevo.loss.conventions import GENERATOR_MODES, TRANSFORMS
+from lossevo.loss.formula import MAX_CONSTANT, FormulaError, tree_to_text
 from lossevo.loss.ops import LEAVES, OPS
-from lossevo.loss.reference import GENERATOR_MODES, reference_loss, reference_names
-from lossevo.loss.transform import TRANSFORMS
+from lossevo.search.genome import Genome
+from lossevo.search.seeds import Seed, seed_from_yaml
 from lossevo.util.errors import LossevoError
 from lossevo.util.yaml_io import load_yaml
 
@@ -54,20 +57,39 @@ class SearchSpace:
     leaves: tuple[str, ...] = ("y_real", "y_pred")
     constants: Constants | None = field(default_factory=Constants)
     tree: TreeLimits = field(default_factory=TreeLimits)
-    transform: str = "sigmoid"
-    generator: str = "non_saturating"
-    seeds: tuple[str, ...] = ()
+    transforms: tuple[str, ...] = ("sigmoid",)
+    generators: tuple[str, ...] = ("non_saturating",)
+    seeds: tuple[Seed, ...] = ()
     description: str = ""
     source: str = "<memory>"
 
+    @property
+    def default_conventions(self) -> tuple[str, str]:
+        """The first transform and generator: what a formula seed without its own gets."""
+        return self.transforms[0], self.generators[0]
+
+    def seed_genomes(self) -> list[Genome]:
+        """The seeds as points of this space: trees over its operators, with conventions."""
+        return [s.genome(self.operators, self.transforms, self.generators) for s in self.seeds]
+
     def seed_trees(self) -> list:
-        """The seeds parsed as trees, restricted to this space's operators."""
-        return [_seed_tree(seed, set(self.operators)) for seed in self.seeds]
+        """The seeds' trees, restricted to this space's operators."""
+        return [genome.tree for genome in self.seed_genomes()]
 
     def to_dict(self) -> dict:
-        data = asdict(self)
-        data.pop("source")
-        return data
+        """The space as a run's config.json keeps it, in the file's own form: a single transform
+        or generator is a plain name, as before lists existed, so older runs keep their digest."""
+        return {
+            "name": self.name,
+            "description": self.description,
+            "operators": list(self.operators),
+            "leaves": list(self.leaves),
+            "constants": None if self.constants is None else _plain(asdict(self.constants)),
+            "tree": asdict(self.tree),
+            "transform": _one_or_list(self.transforms),
+            "generator": _one_or_list(self.generators),
+            "seeds": [seed.to_yaml() for seed in self.seeds],
+        }
 
     def digest(self) -> str:
         """Short hash of the space's content: runs store it to refuse a changed space on resume."""
@@ -75,9 +97,13 @@ class SearchSpace:
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def _seed_tree(seed: str, allowed: set[str]):
-    formula = reference_loss(seed).expr.formula if seed.lower() in reference_names() else seed
-    return parse_formula(formula, allowed)
+def _plain(section: dict) -> dict:
+    """A section as JSON gives it back: tuples as lists."""
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in section.items()}
+
+
+def _one_or_list(names: tuple[str, ...]) -> str | list[str]:
+    return names[0] if len(names) == 1 else list(names)
 
 
 _TOP_KEYS = {
@@ -174,34 +200,61 @@ def space_from_dict(data: dict, source: str = "<memory>") -> SearchSpace:
     leaves = _names(data.get("leaves", list(LEAVES)), "leaves", "leaf", list(LEAVES), source)
     constants = _constants(data.get("constants", {}), source)
     tree = _tree_limits(data.get("tree", {}), source)
-    for key, valid in (("transform", TRANSFORMS), ("generator", GENERATOR_MODES)):
-        if key in data and data[key] not in valid:
-            raise SpaceError(
-                f"{source}: {key} must be one of {', '.join(valid)}, got {_shown(data[key])}"
-            )
+    transforms = _conventions(data.get("transform", TRANSFORMS[0]), "transform", TRANSFORMS, source)
+    generators = _conventions(
+        data.get("generator", GENERATOR_MODES[0]), "generator", GENERATOR_MODES, source
+    )
     seeds = data.get("seeds", [])
-    if not isinstance(seeds, list) or not all(isinstance(s, str) for s in seeds):
+    if seeds is None:  # "seeds:" with nothing after it: no seeds
+        seeds = []
+    if not isinstance(seeds, list):
         raise SpaceError(f"{source}: seeds must be a list of formulas or built-in loss names")
     if len(seeds) > MAX_SEEDS:
         raise SpaceError(f"{source}: seeds lists {len(seeds)} formulas; at most {MAX_SEEDS}")
+    parsed = []
+    for entry in seeds:
+        try:
+            parsed.append(seed_from_yaml(entry, transforms, generators))
+        except ValueError as err:
+            raise SpaceError(f"{source}: seeds: {_shown(entry)}: {err}") from None
     space = SearchSpace(
         name=name,
         operators=operators,
         leaves=leaves,
         constants=constants,
         tree=tree,
-        transform=data.get("transform", "sigmoid"),
-        generator=data.get("generator", "non_saturating"),
-        seeds=tuple(seeds),
+        transforms=transforms,
+        generators=generators,
+        seeds=tuple(parsed),
         description=_text(data, "description", MAX_DESCRIPTION_CHARS, source),
         source=source,
     )
-    for seed in seeds:
+    for seed in space.seeds:
         try:
-            _seed_tree(seed, set(space.operators))
+            seed.genome(space.operators, space.transforms, space.generators)
         except (FormulaError, ValueError) as err:
-            raise SpaceError(f"{source}: seeds: {_shown(seed)}: {err}") from None
+            raise SpaceError(f"{source}: seeds: {_shown(seed.to_yaml())}: {err}") from None
     return space
+
+
+def _conventions(value, key: str, known: tuple[str, ...], source: str) -> tuple[str, ...]:
+    """A transform or generator entry: one known name, or a non-empty list of distinct ones."""
+    names = [value] if isinstance(value, str) else value
+    example = f"{key}: {known[0]}, or {key}: [{', '.join(known)}]"
+    if not isinstance(names, list) or not names:
+        raise SpaceError(
+            f"{source}: {key} must be one of {', '.join(known)} or a non-empty list of them "
+            f"(e.g. {example}), got {_shown(value)}"
+        )
+    for name in names:
+        if name not in known:
+            raise SpaceError(
+                f"{source}: {key} must be one of {', '.join(known)} (or a list of them), "
+                f"got {_shown(name)}"
+            )
+    if len(set(names)) != len(names):
+        raise SpaceError(f"{source}: {key} lists {_shown(names)} with a name twice")
+    return tuple(names)
 
 
 def _constants(section, source: str) -> Constants | None:

@@ -1,7 +1,10 @@
 """DEAP variation: the initial population, selection, crossover and mutation within limits.
 
-Individuals are DEAP trees with a fitness; they never leave this process (the store and the
-workers see formula text only).
+Individuals are DEAP trees with a fitness, a transform and a generator convention; they never
+leave this process (the loop sees each as a :class:`Genome`, the store and the workers as text).
+Conventions are drawn uniformly from the space's lists; a child of crossover takes each from one
+of its parents; mutation changes each with its own small probability. A list of one name draws
+nothing from ``random``, so a single-convention space evolves exactly as before lists existed.
 """
 
 from __future__ import annotations
@@ -13,9 +16,11 @@ from collections.abc import Callable
 from deap import base, gp, tools
 
 from lossevo.loss.expr import LossExpr
-from lossevo.loss.formula import parse_formula, tree_to_text
+from lossevo.loss.formula import tree_to_text
+from lossevo.loss.reference import spec_key
 from lossevo.search.config import SearchConfig
 from lossevo.search.generation_stats import VariationStats
+from lossevo.search.genome import Genome, genome_from_member
 from lossevo.search.gp import deap_to_tree, make_pset, tree_to_deap
 from lossevo.search.space import SearchSpace
 from lossevo.util.errors import LossevoError
@@ -30,11 +35,17 @@ class _ParetoFitness(base.Fitness):
 
 
 class Individual(gp.PrimitiveTree):
-    """A DEAP tree with a fitness; it never leaves this process."""
+    """A DEAP tree with a fitness and the conventions it is trained under; it never leaves
+    this process."""
 
-    def __init__(self, content, pareto: bool = False):
+    def __init__(self, content, pareto: bool = False, *, transform: str, generator: str):
         super().__init__(content)
         self.fitness = _ParetoFitness() if pareto else _Fitness()
+        self.transform, self.generator = transform, generator
+
+    def order_key(self) -> tuple[str, str, str]:
+        """Its text, then its conventions: how ties are broken, deterministically."""
+        return str(self), self.transform, self.generator
 
 
 #: Decides on one child: None accepts it, a string is the reason it is rejected.
@@ -72,9 +83,7 @@ class Variation:
         ``accept`` (so it is screened and recorded) and is kept whatever it says.
         """
         random.seed(self.config.seed)
-        seeds = [
-            Individual(tree_to_deap(t, self.pset), self.pareto) for t in self.space.seed_trees()
-        ][: self.config.population]
+        seeds = [self.individual(g) for g in self.space.seed_genomes()][: self.config.population]
         k = self.config.population - len(seeds)
         filling = _Filling(accept, k)
         for ind in seeds:
@@ -90,7 +99,8 @@ class Variation:
         return seeds + filling.result(self._best_rejected), filling.stats
 
     def random_individual(self, avoid: set | frozenset = frozenset()) -> Individual:
-        """A ramped half-and-half tree that uses every leaf and whose key is not in ``avoid``.
+        """A ramped half-and-half tree that uses every leaf, with conventions drawn uniformly
+        from the space's lists, whose key is not in ``avoid``.
 
         Redraws up to ``RANDOM_TREE_ATTEMPTS`` times; then the last tree that used every leaf
         (a duplicate), or failing that the last tree drawn.
@@ -98,9 +108,12 @@ class Variation:
         limits = self.space.tree
         fallback = None
         for _ in range(RANDOM_TREE_ATTEMPTS):
+            tree = gp.genHalfAndHalf(self.pset, limits.init_min_height, limits.init_max_height)
             ind = Individual(
-                gp.genHalfAndHalf(self.pset, limits.init_min_height, limits.init_max_height),
+                tree,
                 self.pareto,
+                transform=_draw(self.space.transforms),
+                generator=_draw(self.space.generators),
             )
             key = self.canonical_key(ind)
             if key is None:
@@ -112,7 +125,8 @@ class Variation:
         return fallback
 
     def canonical_key(self, ind: Individual) -> str | None:
-        """The canonical key of a tree that uses every leaf of the space, else None.
+        """The key of an individual's spec (canonical tree, transform, generator) if its tree
+        uses every leaf of the space, else None.
 
         A cheap look at the tree's terminals first; then the canonical expression, so a tree
         whose leaf cancels (``y_real - y_real``) counts as not using it.
@@ -126,12 +140,12 @@ class Variation:
             return None
         if not set(self.space.leaves) <= {str(s) for s in expr.sympy.free_symbols}:
             return None
-        return expr.key
+        return spec_key(expr.key, ind.transform, ind.generator)
 
     # --------------------------------------------------------------------------- generations
     def elites(self, population: list[Individual]) -> list[Individual]:
         """Copies of the ``config.elites`` best individuals (fitness, then formula text)."""
-        order = sorted(population, key=lambda ind: (ind.fitness.values[0], str(ind)))
+        order = sorted(population, key=lambda ind: (ind.fitness.values[0], ind.order_key()))
         return [self._clone(ind) for ind in order[: self.config.elites]]
 
     def next_population(
@@ -193,13 +207,14 @@ class Variation:
             group = [(i, r) for i, r in enumerate(rejected) if (r[0] in DUPLICATE_REASONS) == known]
             new, repeated = [], []
             for _, (_, ind) in sorted(group, key=rank):
-                (repeated if str(ind) in taken else new).append(ind)
-                taken.add(str(ind))
+                (repeated if ind.order_key() in taken else new).append(ind)
+                taken.add(ind.order_key())
             fill += new + repeated
         return fill[: max(n, 0)]
 
     def _vary(self, population: list[Individual], k: int) -> list[Individual]:
-        """One round: ``k`` parents selected, paired for crossover, each perhaps mutated."""
+        """One round: ``k`` parents selected, paired for crossover, each perhaps mutated (its
+        tree, and each convention on its own)."""
         cfg = self.config
         if self.pareto:
             parents = tools.selNSGA2(population, k)
@@ -209,12 +224,21 @@ class Variation:
         offspring = [self._clone(p) for p in parents]
         for i in range(1, len(offspring), 2):
             if random.random() < cfg.crossover_prob:
-                a, b = gp.cxOnePoint(self._clone(offspring[i - 1]), self._clone(offspring[i]))
-                offspring[i - 1] = self._within_limits(a, offspring[i - 1])
-                offspring[i] = self._within_limits(b, offspring[i])
+                mother, father = offspring[i - 1], offspring[i]
+                a, b = gp.cxOnePoint(self._clone(mother), self._clone(father))
+                _inherit(a, mother, father)
+                _inherit(b, father, mother)
+                offspring[i - 1] = self._within_limits(a, mother)
+                offspring[i] = self._within_limits(b, father)
         for i, ind in enumerate(offspring):
             if random.random() < cfg.mutation_prob:
                 offspring[i] = self._within_limits(self._mutate(self._clone(ind)), ind)
+            offspring[i].transform = _mutate_choice(
+                offspring[i].transform, self.space.transforms, cfg.transform_mutation_prob
+            )
+            offspring[i].generator = _mutate_choice(
+                offspring[i].generator, self.space.generators, cfg.generator_mutation_prob
+            )
         return offspring
 
     def _mutate(self, ind: Individual) -> Individual:
@@ -238,17 +262,54 @@ class Variation:
         return child
 
     def _clone(self, ind: Individual) -> Individual:
-        new = Individual(list(ind), self.pareto)
+        new = Individual(list(ind), self.pareto, transform=ind.transform, generator=ind.generator)
         if ind.fitness.valid:
             new.fitness.values = ind.fitness.values
         return new
 
-    def from_formulas(self, formulas: list[str]) -> list[Individual]:
-        ops = set(self.space.operators)
+    def individual(self, genome: Genome) -> Individual:
+        """A genome of this space as a DEAP individual (no fitness yet)."""
+        return Individual(
+            tree_to_deap(genome.tree, self.pset),
+            self.pareto,
+            transform=genome.transform,
+            generator=genome.generator,
+        )
+
+    def from_members(self, members: list) -> list[Individual]:
+        """A stored population (``Genome.to_member``'s form) as individuals."""
+        space = self.space
         return [
-            Individual(tree_to_deap(parse_formula(f, ops), self.pset), self.pareto)
-            for f in formulas
+            self.individual(
+                genome_from_member(m, space.operators, space.transforms, space.generators)
+            )
+            for m in members
         ]
+
+    def members(self, population: list[Individual]) -> list:
+        """A population in the form the store keeps (see ``Genome.to_member``)."""
+        return [genome_of(ind).to_member(self.space.default_conventions) for ind in population]
+
+
+def _draw(names: tuple[str, ...]) -> str:
+    """One name uniformly; a single name draws nothing (the random stream is unchanged)."""
+    return names[0] if len(names) == 1 else random.choice(names)
+
+
+def _mutate_choice(current: str, names: tuple[str, ...], prob: float) -> str:
+    """With probability ``prob``, another name from ``names``; a single name draws nothing."""
+    others = [n for n in names if n != current]
+    if not others or random.random() >= prob:
+        return current
+    return random.choice(others)
+
+
+def _inherit(child: Individual, parent: Individual, other: Individual) -> None:
+    """Crossover: each convention from one parent, either with probability 1/2 (no draw when
+    the parents agree)."""
+    for name in ("transform", "generator"):
+        if getattr(parent, name) != getattr(other, name) and random.random() < 0.5:
+            setattr(child, name, getattr(other, name))
 
 
 class _Filling:
@@ -286,12 +347,17 @@ class _Filling:
 
     def result(self, best_rejected) -> list[Individual]:
         """The accepted children, then the best rejected ones up to ``k``."""
-        taken = {str(c) for c in self.children}
+        taken = {c.order_key() for c in self.children}
         fill = best_rejected(self.rejected, self.k - len(self.children), taken)
         self.stats.short = len(fill)
         return self.children + fill
 
 
 def str_formula(ind: Individual) -> str:
-    """An individual as formula text that parses back to the same tree."""
+    """An individual's tree as formula text that parses back to the same tree."""
     return tree_to_text(deap_to_tree(ind))
+
+
+def genome_of(ind: Individual) -> Genome:
+    """An individual as plain data: its tree and conventions (what the candidate is)."""
+    return Genome(deap_to_tree(ind), ind.transform, ind.generator)
