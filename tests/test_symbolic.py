@@ -47,10 +47,14 @@ def _check_tree(tree):
         value = out.item()
         if expected is None or not math.isfinite(value) or abs(expected) > 1e6:
             continue
-        assert _close(value, expected), (loss.text, y_real, y_pred, value, expected)
         g_real, g_pred = torch.autograd.grad(out.sum(), (yr, yp), allow_unused=True)
-        for grad, deriv in ((g_real, d_real), (g_pred, d_pred)):
-            grad = 0.0 if grad is None else grad.item()
+        grads = [0.0 if g is None else g.item() for g in (g_real, g_pred)]
+        if not all(math.isfinite(g) and abs(g) <= 1e6 for g in grads):
+            # ill-conditioned here (cos(y_pred**2/guard(0)**2) at y_pred = 0.03 has slope 6e10):
+            # the last bit of the input moves the value, so float64 and 30 digits may differ
+            continue
+        assert _close(value, expected), (loss.text, y_real, y_pred, value, expected)
+        for grad, deriv in zip(grads, (d_real, d_pred), strict=True):
             want = _sympy_value(deriv, y_real, y_pred)
             if (
                 want is None
