@@ -187,3 +187,10 @@ def test_the_control_cannot_be_a_candidate(bce):
         verdict({"bce": bce}, bce)
     with pytest.raises(ValueError, match="0 or more"):  # a 0 is judged (test_hostile_readers)
         verdict({"c": {100: -1.0}}, {100: 1.0})
+
+
+def test_a_small_consistent_gain_is_not_printed_as_a_tie():
+    control = {s: 60.0 + s for s in range(8)}
+    result = verdict({"tiny": {s: v * 0.998 for s, v in control.items()}}, control)
+    assert result["winners"] == ["tiny"]  # every seed agrees: significant, however small
+    assert "tiny beats BCE: 0.998 x BCE (95% CI 0.998-0.998" in result["sentence"]

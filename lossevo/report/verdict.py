@@ -148,18 +148,29 @@ def _sentence(rows: Mapping[str, dict], label: str, confidence: float) -> str:
         also = ""
         if others:
             also = "; so " + ("does " if len(others) == 1 else "do ") + ", ".join(others)
+        low, high = _ratio_text(r["low"]), _ratio_text(r["high"])
         return (
-            f"{best} beats {label}: {r['ratio']:.2f} x {label} ({ci} {r['low']:.2f}-"
-            f"{r['high']:.2f}, corrected p {_p_text(r['p_corrected'])}, "
-            f"{_seeds_text(r['n_seeds'])}){also}."
+            f"{best} beats {label}: {_ratio_text(r['ratio'])} x {label} ({ci} {low}-{high}, "
+            f"corrected p {_p_text(r['p_corrected'])}, {_seeds_text(r['n_seeds'])}){also}."
         )
     best = min(scored, key=lambda n: scored[n]["ratio"])
     r = scored[best]
+    low, high = _ratio_text(r["low"]), _ratio_text(r["high"])
     return (
         f"On {_seeds_text(r['n_seeds'])} no candidate beats {label}: the best, {best}, is "
-        f"{r['ratio']:.2f} x {label} ({ci} {r['low']:.2f}-{r['high']:.2f}, corrected p "
+        f"{_ratio_text(r['ratio'])} x {label} ({ci} {low}-{high}, corrected p "
         f"{_p_text(r['p_corrected'])})."
     )
+
+
+def _ratio_text(ratio: float) -> str:
+    """Two decimals, or as many as it takes not to print 1.00 for a ratio that is not 1 (a
+    consistent 0.2% gain can be significant: "beats BCE: 1.00 x BCE" would read as a tie)."""
+    for digits in (2, 3, 4, 5):
+        text = f"{ratio:.{digits}f}"
+        if ratio == 1 or text.rstrip("0").rstrip(".") != "1":
+            return text
+    return f"{ratio:.6g}"
 
 
 def verdict(

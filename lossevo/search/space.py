@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from lossevo.loss.conventions import GENERATOR_MODES, TRANSFORMS
-from lossevo.loss.formula import MAX_CONSTANT, FormulaError, tree_to_text
+from lossevo.loss.formula import MAX_CONSTANT, FormulaError
 from lossevo.loss.ops import LEAVES, OPS
 from lossevo.search.genome import Genome
 from lossevo.search.seeds import Seed, seed_from_yaml
@@ -329,8 +329,3 @@ def load_space(name_or_path: str = DEFAULT_SPACE) -> SearchSpace:
     if not isinstance(data, dict):
         raise SpaceError(f"{path}: a search space must be a YAML mapping")
     return space_from_dict(data, source=str(path))
-
-
-def seed_formulas(space: SearchSpace) -> list[str]:
-    """The seeds written back as formulas (for display and the store)."""
-    return [tree_to_text(t) for t in space.seed_trees()]
