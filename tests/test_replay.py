@@ -231,7 +231,8 @@ def test_promote_through_stages_keeps_baselines(tmp_path):
     stages.write_text(f"""name: tiny-promote
 stages:
   - {{name: short, task: gan, task_config: {TASK}, steps: 8, seeds: 1, keep: 1}}
-  - {{name: longer, task: gan, task_config: {TASK}, steps: 12, seeds: 2, keep: 0.5}}
+  - {{name: longer, task: gan, task_config: {TASK}, steps: 12, seeds: 2, keep: 0.5,
+      first_seed: 1}}
 """)
     out = tmp_path / "promo"
     # --workers 1: in-process, as Ray's start-up is test_executors' subject
@@ -250,7 +251,8 @@ stages:
     assert "## Stage 2: longer" in (out / "report.md").read_text()
     with RunStore.open(out, kind="promote") as store:
         count = len(store.evaluations())
-    assert count == 4 + 3 * 2
+        seeds = {e["seed"] for e in store.evaluations() if e["stage"] == "longer"}
+    assert count == 4 + 3 * 2 and seeds == {1, 2}  # fresh seeds: stage 1 decided on seed 0
     command(*promote)  # resumes: nothing new
     with RunStore.open(out, kind="promote") as store:
         assert len(store.evaluations()) == count
@@ -271,6 +273,13 @@ stages:
             "steps: 5, seeds: 1}",
             "encoder_steps",
         ),
+        (
+            "{name: a, task: gan, steps: 5, seeds: 2}\n"
+            "  - {name: b, task: gan, steps: 9, seeds: 3}",
+            "stage 'b' reuses seeds 0-1 of stage 'a' on the same task and data, so it would "
+            "judge on the seeds that chose its entrants; give it first_seed: 2",
+        ),
+        ("{name: s, task: gan, steps: 5, seeds: 1, first_seed: -1}", "first_seed must be"),
     ],
 )
 def test_bad_stage_is_refused_before_training(tmp_path, monkeypatch, stage, match):

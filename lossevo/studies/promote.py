@@ -1,6 +1,7 @@
 """Promotion: a search run's best losses, with the baselines, through harder validation stages.
 
-A stages file (YAML) lists stages, each ``{name, task, task_config, steps, seeds, keep}``: the
+A stages file (YAML) lists stages, each ``{name, task, task_config, steps, seeds, keep}`` and
+optionally ``first_seed`` (its seeds are first_seed .. first_seed + seeds - 1; default 0): the
 GANetic pipeline's MNIST search, CIFAR10 re-evaluation and medical validation, for example.
 Every stage trains the losses still in the race on its seeds; then the best ``keep`` of the
 candidates move on (a fraction in (0, 1) or a count), ranked by mean fitness over seeds (lower is
@@ -38,7 +39,7 @@ from lossevo.util.hashing import json_digest
 
 KIND = "promote"
 FILE_KEYS = ("name", "description", "baselines", "stages")
-STAGE_KEYS = ("name", "task", "task_config", "steps", "seeds", "keep")
+STAGE_KEYS = ("name", "task", "task_config", "steps", "seeds", "keep", "first_seed")
 TABLE_COLUMNS = [
     "stage",
     "task",
@@ -65,6 +66,12 @@ class Stage:
     steps: int
     seeds: int
     keep: float = 0.5
+    first_seed: int = 0
+
+    @property
+    def seed_range(self) -> range:
+        """The seeds this stage trains on."""
+        return range(self.first_seed, self.first_seed + self.seeds)
 
     def survivors(self, candidates: int) -> int:
         """How many of ``candidates`` move on: a count, or ceil(fraction x candidates)."""
@@ -85,6 +92,9 @@ def _check_stage(data: dict, where: str) -> Stage:
     for key in ("steps", "seeds"):
         if not isinstance(data[key], int) or isinstance(data[key], bool) or data[key] < 1:
             raise ProtocolError(f"{where}: {key} must be a positive integer, got {data[key]!r}")
+    first_seed = data.get("first_seed", 0)
+    if not isinstance(first_seed, int) or isinstance(first_seed, bool) or first_seed < 0:
+        raise ProtocolError(f"{where}: first_seed must be an integer >= 0, got {first_seed!r}")
     keep = data.get("keep", 0.5)
     if isinstance(keep, bool) or not (
         isinstance(keep, int) and keep >= 1 or isinstance(keep, float) and 0 < keep <= 1
@@ -99,6 +109,7 @@ def _check_stage(data: dict, where: str) -> Stage:
         steps=data["steps"],
         seeds=data["seeds"],
         keep=keep,
+        first_seed=first_seed,
     )
 
 
@@ -127,12 +138,39 @@ def load_stages(path: str | os.PathLike) -> Plan:
     names = [s.name for s in plan.stages]
     if len(set(names)) != len(names):
         raise ProtocolError(f"{path}: stage names must be distinct")
+    _check_fresh_seeds(plan.stages, path)
     for name in plan.baselines:
         try:
             reference_loss(name)
         except ValueError as err:
             raise ProtocolError(f"{path}: baselines: {err}") from None
     return plan
+
+
+def _check_fresh_seeds(stages: tuple[Stage, ...], path) -> None:
+    """Refuse a stage that trains the same task and data as an earlier one on a seed that
+    stage used: it would decide who moves on with the seeds that chose its entrants."""
+    for i, later in enumerate(stages):
+        for earlier in stages[:i]:
+            same = (earlier.task, earlier.task_config) == (later.task, later.task_config)
+            shared = set(earlier.seed_range) & set(later.seed_range)
+            if same and shared:
+                raise ProtocolError(
+                    f"{path}: stage {later.name!r} reuses seeds {min(shared)}-{max(shared)} of "
+                    f"stage {earlier.name!r} on the same task and data, so it would judge on "
+                    f"the seeds that chose its entrants; give it first_seed: "
+                    f"{earlier.first_seed + earlier.seeds}"
+                )
+
+
+def _plan_identity(plan: Plan) -> dict:
+    """The plan as its digest sees it: a stage's first_seed only when set, so a promotion made
+    before stages had one keeps its digest and resumes."""
+    data = asdict(plan)
+    for stage in data["stages"]:
+        if stage["first_seed"] == 0:
+            del stage["first_seed"]
+    return data
 
 
 def _baselines(value: object, path) -> tuple[str, ...]:
@@ -200,7 +238,7 @@ def _stage_results(store: RunStore, stage: Stage, fp: str) -> list[dict]:
     return [
         r
         for r in store.evaluations(fp, stage=stage.name)
-        if r["budget"] == stage.steps and r["seed"] < stage.seeds
+        if r["budget"] == stage.steps and r["seed"] in stage.seed_range
     ]
 
 
@@ -251,7 +289,7 @@ def _stage_work(stage: Stage, alive: list[str], losses: dict, role: dict) -> lis
             },
             Destination(losses[n]["fingerprint"], n, seed, stage.steps, stage.name, role[n]),
         )
-        for seed in range(stage.seeds)
+        for seed in stage.seed_range
         for n in alive
     ]
 
@@ -269,7 +307,7 @@ def run_promotion(
     """Run (or resume) a promotion in ``out`` and write report.md/table.csv there."""
     plan = stages if isinstance(stages, Plan) else load_stages(stages)
     losses, role = _race(plan, run, top, echo)
-    identity = {"plan": asdict(plan), "losses": losses, "run": str(Path(run).resolve())}
+    identity = {"plan": _plan_identity(plan), "losses": losses, "run": str(Path(run).resolve())}
     digest = json_digest(identity)
     out = Path(out)
     resuming = check_out_dir(out, KIND, plan.name, digest)
@@ -335,7 +373,8 @@ def _stage_section(number: int, stage: Stage, rows: list[dict]) -> list[str]:
     lines = [
         f"## Stage {number}: {stage.name}",
         "",
-        f"task {stage.task}, {stage.steps} steps, seeds 0..{stage.seeds - 1}, keep "
+        f"task {stage.task}, {stage.steps} steps, seeds {stage.first_seed}.."
+        f"{stage.seed_range[-1]}, keep "
         f"{stage.keep}; options: `{json.dumps(stage.task_config, sort_keys=True)}`",
         "",
         "| loss | role | fitness | std | seeds ok | diverged | failed | moves on |",
