@@ -162,8 +162,9 @@ def test_crossover_children_take_each_convention_from_one_parent():
 
 def test_a_single_convention_space_evolves_as_before_genomes_carried_conventions():
     """The minimal space (one transform, one generator) draws nothing for conventions: its first
-    population and children are those the code made before, recorded here from it."""
-    v = variation("minimal", population=6, seed=1)
+    population and children are those the code made before, recorded here from it (with a
+    control other than its bce seed: a seed that is a control gives its place away)."""
+    v = variation("minimal", population=6, seed=1, controls=("ganetic",))
     population = with_fitness(v.initial_population()[0])
     random.seed(11)
     children, _ = v.offspring(population, 6, lambda ind: None, max_attempts=6)
@@ -294,3 +295,18 @@ def test_a_resumed_search_breeds_the_same_genomes(default_run, tmp_path):
         db.execute("DELETE FROM generations WHERE generation = 2")
     resume_search(run, progress=False, echo=lambda s: None)
     assert snapshot(run) == snapshot(default_run)
+
+
+def test_seeds_that_are_controls_give_their_places_to_random_trees():
+    """The default space seeds ganetic, bce and least_squares; bce and ganetic are the
+    controls, trained on every racing seed anyway, so only least_squares takes a place and no
+    random tree may be a control either."""
+    v = variation(population=8, seed=0)
+    population, _ = v.initial_population()
+    keys = [v.canonical_key(ind) for ind in population]
+    controls = {reference_loss(name).key for name in ("bce", "ganetic")}
+    assert len(population) == 8 and not controls & set(keys)
+    assert keys[0] == reference_loss("least_squares").key  # the one seed that is no control
+    with_controls = variation(population=8, seed=0, controls=("hinge",))
+    first = [with_controls.canonical_key(i) for i in with_controls.initial_population()[0][:3]]
+    assert first == [reference_loss(n).key for n in ("ganetic", "bce", "least_squares")]

@@ -17,7 +17,7 @@ from deap import base, gp, tools
 
 from lossevo.loss.expr import LossExpr
 from lossevo.loss.formula import tree_to_text
-from lossevo.loss.reference import spec_key
+from lossevo.loss.reference import reference_loss, spec_key
 from lossevo.search.config import SearchConfig
 from lossevo.search.generation_stats import VariationStats
 from lossevo.search.genome import Genome, genome_from_member
@@ -75,20 +75,25 @@ class Variation:
     def initial_population(
         self, accept: Accept = accept_all, max_attempts: int | None = None
     ) -> tuple[list[Individual], VariationStats]:
-        """The space's seeds, then random trees that ``accept`` takes, through the same
-        acceptance loop as every later generation (see :meth:`offspring`).
+        """The space's seeds that are not controls, then random trees that ``accept`` takes,
+        through the same acceptance loop as every later generation (see :meth:`offspring`).
 
         Reseeds ``random`` with ``config.seed``, so the initial population is a function of
         the space and the config. Seeds are the user's chosen starting points: each goes to
         ``accept`` (so it is screened and recorded) and is kept whatever it says.
         """
         random.seed(self.config.seed)
-        seeds = [self.individual(g) for g in self.space.seed_genomes()][: self.config.population]
+        controls = {reference_loss(name).key for name in self.config.controls}
+        seeds = [self.individual(g) for g in self.space.seed_genomes()]
+        # a seed that is a control is trained as the control on every racing seed anyway: its
+        # place goes to a random tree (and no random tree may be a control either)
+        seeds = [ind for ind in seeds if self.canonical_key(ind) not in controls]
+        seeds = seeds[: self.config.population]
         k = self.config.population - len(seeds)
         filling = _Filling(accept, k)
         for ind in seeds:
             accept(ind)
-        seen = {key for key in map(self.canonical_key, seeds) if key is not None}
+        seen = controls | {key for key in map(self.canonical_key, seeds) if key is not None}
 
         def distinct() -> Individual:  # distinct functions even when every tree is accepted
             ind = self.random_individual(avoid=seen)
