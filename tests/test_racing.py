@@ -180,3 +180,24 @@ def test_show_json_holds_leaderboard_generations_and_verdict(finished):
     assert [g["generation"] for g in data["generations"]] == [0]
     assert data["verdict"]["sentence"].startswith("On 3 fresh seeds")
     assert data["verdict"]["seeds"] == [1000, 1001, 1002]
+
+
+def test_show_puts_the_search_fitness_beside_the_verdict(finished):
+    """Per function judged, its fitness in the search, its ratio on fresh
+    seeds and the shrinkage, with the Kendall tau between the two; in show and show --json."""
+    data = json.loads(run_cli("show", str(finished), "--json", timeout=120).stdout)
+    svv, verdict = data["search_vs_verdict"], data["verdict"]
+    by_name = {r["name"]: r for r in svv["functions"]}
+    assert set(by_name) == {*verdict["candidates"], "bce"}
+    assert by_name["bce"]["search_fitness"] == by_name["bce"]["verdict_ratio"] == 1.0
+    leaderboard = {r["text"]: r["fitness"] for r in data["leaderboard"]}
+    for name, judged in verdict["candidates"].items():
+        row = by_name[name]
+        assert row["verdict_ratio"] == judged["ratio"] and row["fresh_seeds"] == 3
+        assert row["shrinkage"] == pytest.approx(row["verdict_ratio"] / row["search_fitness"])
+        if name in leaderboard:
+            assert row["search_fitness"] == leaderboard[name]
+    assert svv["n"] == len(by_name) and -1 <= svv["kendall_tau"] <= 1
+    shown = run_cli("show", str(finished), timeout=120).stdout
+    assert "Search fitness beside the verdict" in shown
+    assert f"Kendall tau between search fitness and verdict over {svv['n']} functions" in shown

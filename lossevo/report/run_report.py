@@ -14,7 +14,7 @@ from lossevo.runs.store import DB_NAME, RunStore, StoreError
 from lossevo.search.config import VERDICT_SEED_BASE, VERDICT_STAGE, SearchConfig
 from lossevo.search.generation_stats import stored_stats
 from lossevo.search.leaderboard import controls, hall_of_fame, search_config
-from lossevo.search.standing import display_name, representatives
+from lossevo.search.standing import display_name, fitness_table, representatives
 
 
 def verdict_evaluations(store: RunStore, config: SearchConfig | None = None) -> dict[str, dict]:
@@ -96,14 +96,66 @@ def run_verdict(store: RunStore, config: SearchConfig | None = None) -> dict | N
     return result
 
 
+def search_vs_verdict(
+    store: RunStore, config: SearchConfig | None = None, result: dict | None = None
+) -> dict | None:
+    """How the search's fitness held up on fresh seeds, for the functions the verdict judged.
+
+    Per function: its fitness during the search (× the reference, racing seeds and budget),
+    its ratio on the fresh seeds at the verdict's budget, and ``shrinkage`` = verdict ratio /
+    search fitness (above 1: the winner's curse, or an early rung that flattered it). Over the
+    functions with a search fitness and at least 2 fresh seeds, the Kendall tau between the two
+    (1: the search ranked them as the verdict does). None before the verdict. ``result``: the
+    run's verdict, when the caller has it already.
+    """
+    config = config or search_config(store)
+    result = result or run_verdict(store, config)
+    if result is None:
+        return None
+    search = fitness_table(store, config)
+    rows = []
+    for fp, entry in verdict_evaluations(store, config).items():
+        is_reference = entry["name"] == config.reference
+        judged = {} if is_reference else result["candidates"].get(entry["name"], {})
+        ratio = 1.0 if is_reference else judged.get("ratio")
+        seeds = len(result["seeds"]) if is_reference else judged.get("n_seeds", 0)
+        fitness = search.get(fp)
+        rows.append(
+            {
+                "name": entry["name"],
+                "search_fitness": fitness,
+                "verdict_ratio": ratio,
+                "shrinkage": ratio / fitness if ratio is not None and fitness else None,
+                "fresh_seeds": seeds,
+            }
+        )
+    paired = [
+        r for r in rows
+        if r["search_fitness"] is not None and r["verdict_ratio"] is not None
+        and r["fresh_seeds"] >= 2
+    ]  # fmt: skip
+    tau = None
+    if len(paired) >= 3:
+        from scipy.stats import kendalltau
+
+        statistic = kendalltau(
+            [r["search_fitness"] for r in paired], [r["verdict_ratio"] for r in paired]
+        ).statistic
+        tau = None if statistic != statistic else float(statistic)  # NaN: all tied
+    rows.sort(key=lambda r: (r["verdict_ratio"] is None, r["verdict_ratio"] or 0.0))
+    return {"functions": rows, "kendall_tau": tau, "n": len(paired)}
+
+
 def run_json(store: RunStore) -> dict:
     """Leaderboard, controls, per-generation statistics and the verdict, as plain data."""
     config = search_config(store)
+    result = run_verdict(store, config)
     return {
         "run": str(store.run_dir),
         "config": store.config.get("search"),
         "leaderboard": hall_of_fame(store, config),
         "controls": controls(store, config),
         "generations": [{"generation": g, **st.to_dict()} for g, st in stored_stats(store)],
-        "verdict": run_verdict(store, config),
+        "verdict": result,
+        "search_vs_verdict": search_vs_verdict(store, config, result),
     }

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from lossevo.fitness.scores import Race, Status
 from lossevo.loss.export import ExportError, export_loss
-from lossevo.report.run_report import run_json, run_verdict
+from lossevo.report.run_report import run_json, run_verdict, search_vs_verdict
 from lossevo.report.verdict import control_label, verdict_text
 from lossevo.runs.store import DB_NAME, RunStore, StoreError
 from lossevo.search.config import PENALTY
@@ -178,6 +178,9 @@ def show_run(run_dir: Path, top: int = 10, *, as_json: bool = False) -> None:
         result = run_verdict(store, config)
         _say()
         _say(verdict_section(result))
+        if result is not None:
+            _say()
+            _say(search_vs_verdict_text(search_vs_verdict(store, config, result), config))
         every = hall_of_fame(store, replace(config, hall_of_fame=0))
         _say("\nPareto front (complexity against fitness):")
         _say(f"{'cplx':>4} {'fitness':>10} {'score':>8}  formula")
@@ -205,6 +208,26 @@ def show_run(run_dir: Path, top: int = 10, *, as_json: bool = False) -> None:
         else:
             for figure in filter(None, figures):
                 _say(f"figure: {figure}")
+
+
+def search_vs_verdict_text(data: dict, config) -> str:
+    """The functions the verdict judged: fitness in the search beside the ratio on fresh seeds,
+    how much each shrank, and the rank agreement (Kendall tau) between the two."""
+    label = control_label(config.reference)
+    lines = [
+        f"Search fitness beside the verdict (× {label}; shrinkage = verdict / search):",
+        f"{'search':>8} {'verdict':>8} {'shrink':>7}  function",
+    ]
+    for r in data["functions"]:
+        cells = (r["search_fitness"], r["verdict_ratio"], r["shrinkage"])
+        numbers = " ".join(f"{'-' if v is None else format(v, '.3f'):>8}" for v in cells)
+        lines.append(f"{numbers}  {r['name']}")
+    tau = data["kendall_tau"]
+    lines.append(
+        f"Kendall tau between search fitness and verdict over {data['n']} functions: "
+        + ("not defined (fewer than 3 functions, or all tied)" if tau is None else f"{tau:.2f}")
+    )
+    return "\n".join(lines)
 
 
 def verdict_section(result: dict | None) -> str:
