@@ -89,7 +89,7 @@ def replay_dir(tmp_path_factory) -> Path:
 def test_replay_writes_report_table_and_figures(replay_dir):
     report = (replay_dir / "report.md").read_text()
     for text in (
-        "## Finding",
+        "## Summary of the runs, unpaired",
         "ganetic's std across runs is",
         "Mann-Whitney",
         "y_pred**3 + sqrt(3.985",

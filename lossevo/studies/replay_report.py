@@ -155,7 +155,7 @@ def _results_section(ctx: dict, rows: dict) -> list[str]:
     """The finding and the per-loss table with tests against the baseline."""
     protocol, steps, published = ctx["protocol"], ctx["steps"], ctx["published"]
     focus = published.focus if published else None
-    lines = [f"# Replay: {protocol.name}", "", protocol.description, "", "## Finding", ""]
+    lines = ["## Summary of the runs, unpaired", ""]
     lines += [f"- {s}" for s in stats.finding(rows, protocol.baseline, focus)]
     lines += [
         "",
@@ -307,8 +307,10 @@ def write_report(store: RunStore) -> Path:
     ctx = _context(store)
     rows, values = _table_rows(ctx)
     store.write_table(store.run_dir / "table.csv", list(rows.values()), TABLE_COLUMNS)
-    lines = _results_section(ctx, rows)
-    lines += _paired_section(ctx, rows)
+    protocol = ctx["protocol"]
+    lines = [f"# Replay: {protocol.name}", "", protocol.description, ""]
+    lines += _paired_section(ctx, rows)  # the tests the claims rest on come first
+    lines += _results_section(ctx, rows)
     lines += _figures(store, ctx, rows, values)
     lines += _protocol_section(ctx)
     lines += _published_section(ctx["published"])
