@@ -215,7 +215,11 @@ def test_r10_resume_budget_adds_to_what_was_spent(budgeted, tmp_path):
     result = run_cli("resume", str(run), "--budget", "100steps", "--quiet", timeout=300)
     assert result.returncode == 0, result.stderr
     with RunStore.open(run, kind="search", readonly=True) as store:
-        assert len(store.generations()) == 2  # one more generation ran
+        generations = len(store.generations())
+        budget_stops = [e for e in store.events() if e["kind"] == "budget"]
+    # more generations ran (a generation that trains little leaves budget for the next), and
+    # the added budget, not the generation count (5), stopped them
+    assert 2 <= generations < 5 and len(budget_stops) == 2, (generations, budget_stops)
 
 
 @pytest.mark.parametrize(
