@@ -10,6 +10,7 @@ import shutil
 import sqlite3
 
 import pytest
+import test_search
 
 from lossevo.loss.formula import parse_formula
 from lossevo.loss.reference import GANETIC_TABLE_LOSSES, reference_loss
@@ -102,17 +103,16 @@ def test_random_individuals_draw_every_convention_of_the_space():
     assert [genome_of(i) for i in population] == [genome_of(i) for i in again]
 
 
+#: No variation at all: each test turns on the one kind it is about.
+FROZEN = dict(
+    crossover_prob=0.0, mutation_prob=0.0, transform_mutation_prob=0.0, generator_mutation_prob=0.0
+)
+
+
 def test_mutation_changes_a_convention_with_its_own_probability():
     """Conventions mutate apart from the tree: with the tree's variation off and the transform's
     probability at 1, every child is a parent's tree and generator under the other transform."""
-    v = variation(
-        population=12,
-        seed=1,
-        crossover_prob=0.0,
-        mutation_prob=0.0,
-        transform_mutation_prob=1.0,
-        generator_mutation_prob=0.0,
-    )
+    v = variation(population=12, seed=1, **{**FROZEN, "transform_mutation_prob": 1.0})
     parents = with_fitness(v.initial_population()[0])
     by_text = {str_formula(p): p for p in parents}
     assert len(by_text) == len(parents)
@@ -120,14 +120,7 @@ def test_mutation_changes_a_convention_with_its_own_probability():
     for child in v.offspring(parents, 12, accept_all, 12)[0]:  # one round of variation
         parent = by_text[str_formula(child)]
         assert child.generator == parent.generator and child.transform != parent.transform
-    still = variation(
-        population=12,
-        seed=1,
-        crossover_prob=0.0,
-        mutation_prob=0.0,
-        transform_mutation_prob=0.0,
-        generator_mutation_prob=0.0,
-    )
+    still = variation(population=12, seed=1, **FROZEN)
     for child in still.offspring(parents, 50, accept_all, 50)[0]:
         parent = by_text[str_formula(child)]
         assert (child.transform, child.generator) == (parent.transform, parent.generator)
@@ -136,14 +129,7 @@ def test_mutation_changes_a_convention_with_its_own_probability():
 def test_crossover_children_take_each_convention_from_one_parent():
     """Parents (sigmoid, non_saturating) and (raw, minimax) only: the children of crossover mix
     them, each convention from one parent, and never invent one."""
-    v = variation(
-        population=20,
-        seed=3,
-        crossover_prob=1.0,
-        mutation_prob=0.0,
-        transform_mutation_prob=0.0,
-        generator_mutation_prob=0.0,
-    )
+    v = variation(population=20, seed=3, **{**FROZEN, "crossover_prob": 1.0})
     parents = with_fitness(v.initial_population()[0])
     for i, ind in enumerate(parents):
         ind.transform, ind.generator = (
@@ -235,20 +221,12 @@ def test_the_convention_settings_are_stored_only_when_changed():
     assert SearchConfig.from_dict(stored) == SearchConfig(generator_mutation_prob=0.3)
 
 
-TINY = dict(
-    space=DEFAULT_SPACE,
-    population=8,
-    generations=3,
-    seed=1,
-    steps=40,
-    race_min_seeds=2,
-    race_max_seeds=3,
-    verdict_top=1,
-    verdict_seeds=2,
-    verdict_steps=40,
-    task="probe",
-    variation_attempts=10,
-)
+#: test_search's tiny probe search, in the default space (every convention pair in reach).
+TINY = {
+    **test_search.TINY,
+    **dict(space=DEFAULT_SPACE, population=8, seed=1, steps=40, verdict_top=1, verdict_seeds=2),
+    **dict(verdict_steps=40, variation_attempts=10),
+}
 
 
 def snapshot(run) -> dict:
