@@ -100,7 +100,7 @@ def test_a_clearly_better_and_steadier_loss_confirms_both_claims(tmp_path):
         return 60.0 * (1.0 if name == "bce" else 0.7) * math.exp(spread * NOISE[seed])
 
     text = claims_of(tmp_path, fitness)
-    assert "Quality: confirmed. ganetic is 0.70 x BCE" in text, text
+    assert "Quality: confirmed. ganetic is 0.70 x BCE" in text and "12 paired seeds" in text
     assert "Stability: confirmed." in text and "0.30 x BCE's" in text, text
 
 

@@ -34,6 +34,7 @@ COLUMNS = (
     "ratio_low",
     "ratio_high",
     "sd_log_ratio",
+    "paired_seeds",
     "p_better",
     "p_worse",
     "sd_log",
@@ -117,6 +118,7 @@ def loss_rows(results: Mapping[str, Sequence[Mapping]], baseline: str) -> dict[s
             "ratio_low": quality.get("low"),
             "ratio_high": quality.get("high"),
             "sd_log_ratio": quality.get("sd_log"),
+            "paired_seeds": quality.get("n_seeds"),
             "p_better": quality.get("p_corrected"),
             "p_worse": quality.get("p_worse_corrected"),
             "sd_log": _sd_log(list(values[name].values())),
@@ -157,10 +159,6 @@ def stability_seeds(sd_ratio: float | None, alpha: float = ALPHA) -> int | None:
     return 1 + math.ceil((z / abs(math.log(sd_ratio))) ** 2)
 
 
-def _n(rows: Mapping[str, dict], name: str) -> int:
-    return rows[name]["runs"]
-
-
 def quality_claim(rows: Mapping[str, dict], focus: str, baseline: str) -> str:
     """One sentence: does ``focus`` reach a lower metric than ``baseline``?"""
     r, label = rows[focus], control_label(baseline)
@@ -168,7 +166,7 @@ def quality_claim(rows: Mapping[str, dict], focus: str, baseline: str) -> str:
         return f"Quality: undetermined; {focus} has no seed with a result beside {label}'s."
     measured = (
         f"{r['ratio']:.2f} x {label} (95% CI {r['ratio_low']:.2f}-{r['ratio_high']:.2f}, "
-        f"{_n(rows, focus)} paired seeds"
+        f"{r['paired_seeds']} paired seeds"
     )
     if r["p_better"] is not None and r["p_better"] < ALPHA and r["ratio"] < 1:
         return f"Quality: confirmed. {focus} is {measured}, Holm p = {r['p_better']:.2g})."
