@@ -25,6 +25,7 @@ from lossevo.fitness.checks import (
 from lossevo.fitness.choices import METRICS
 from lossevo.fitness.data import ImageData, load_dataset
 from lossevo.fitness.device import resolve_device
+from lossevo.fitness.early_stop import StopRule
 from lossevo.fitness.metrics.frechet import feature_stats, frechet_distance, kid
 from lossevo.fitness.options import TrainingOptions, train_for_job
 from lossevo.fitness.train import sample
@@ -146,22 +147,32 @@ class GanTask:
 
         ``job["checkpoints"]`` (steps below ``steps``) scores the same training at those steps
         too, under ``out["checkpoints"][step]`` (its metrics, and ``fitness`` the task's metric):
-        one training serves several budgets, and the store keeps the curve.
+        one training serves several budgets, and the store keeps the curve. ``job["stop"]``
+        (``fitness.early_stop``) lets it stop at a checkpoint: then ``out["steps"]`` is that
+        step, ``fitness`` is None and the metrics say why.
         """
         start = time.perf_counter()
         seed = int(job["seed"])
         scored: dict[str, dict] = {}
+        rule = StopRule.from_job(job)
+        stopped: dict = {}
 
-        def on_checkpoint(step: int, generator) -> None:
+        def on_checkpoint(step: int, generator) -> bool:
             metrics = self.score_images(self._sample(generator, seed))
             scored[str(step)] = {"fitness": metrics[self.metric], **metrics}
+            why = rule.reason(step, metrics[self.metric], metrics) if rule else None
+            if why is not None:
+                stopped.update(stopped_at=step, stop_reason=why)
+            return why is not None
 
         result, out = train_for_job(
             job, self.train_data.images, self.config, self.device, on_checkpoint
         )
         if scored:
             out["checkpoints"] = scored
-        if result.status == "ok":
+        if stopped:  # ok, but no score at the budget: it ranks below every finished training
+            out.update(steps=stopped["stopped_at"], metrics=stopped)
+        elif result.status == "ok":
             images = self._sample(result.generator, seed)
             metrics = self.score_images(images)
             fitness = metrics[self.metric]

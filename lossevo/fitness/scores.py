@@ -7,6 +7,8 @@ one, a perfect 0 and a damaged value mean the same thing everywhere:
 
 - missing: ``None`` (not trained yet);
 - failed or diverged, or a non-finite fitness: ``inf``, the worst outcome;
+- stopped early at a checkpoint (:func:`stopped`, no final score): ``inf`` too; a search
+  ranks stopped functions below every finished one and above failed ones;
 - 0 (a perfect score) or a rounding error just below it: :data:`MIN_SCORE`, so ratios and
   logarithms stay defined;
 - clearly negative: :class:`ScoreError`; no task scores below 0, so the row was damaged.
@@ -31,11 +33,13 @@ class Status(StrEnum):
 
 class Race(StrEnum):
     """Where a function stands in a search's race: a control trained on every racing seed, a
-    survivor of every elimination test, eliminated as worse than the incumbent, or failed."""
+    survivor of every elimination test, eliminated as worse than the incumbent, stopped early
+    on a seed (clearly behind the references at a checkpoint, or collapsed), or failed."""
 
     CONTROL = "control"
     SURVIVED = "survived"
     ELIMINATED = "eliminated"
+    STOPPED = "stopped"
     FAILED = "failed"
 
 
@@ -92,6 +96,14 @@ def failure_counts(rows: Iterable[Mapping]) -> dict[str, int]:
     }
 
 
+def stopped(row: Mapping | None) -> bool:
+    """Whether a training stopped itself early at a checkpoint (``fitness.early_stop``): it
+    ended ok before its budget, with no final score."""
+    if row is None or row.get("status") != Status.OK or row.get("steps") is None:
+        return False
+    return int(row["steps"]) < int(row.get("budget", row["steps"] + 1))
+
+
 def steps_trained(row: Mapping) -> int:
     """Training steps an evaluation spent: the steps it stopped at, else its budget."""
     stopped = row.get("steps")
@@ -106,7 +118,7 @@ def checkpoint_curve(row: Mapping) -> dict[int, float]:
             value.get("fitness") if isinstance(value, Mapping) else value
         )
     final = score(row)
-    if final is not None and row.get("status") == Status.OK:
+    if final is not None and row.get("status") == Status.OK and not stopped(row):
         curve[steps_trained(row)] = final
     return dict(sorted(curve.items()))
 

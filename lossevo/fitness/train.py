@@ -16,7 +16,8 @@ and "d_fake" are the mean transformed D outputs on the D step's batches.
 
 Checkpoints: ``on_checkpoint(step, G)`` is called after the listed steps, so one training is
 scored at several budgets. It samples with its own generator and leaves G as it found it, so
-a run with checkpoints trains exactly as one without.
+a run with checkpoints trains exactly as one without. If it returns True the training stops
+there (``stopped_at``): a search's early stopping, decided by the caller from the scores.
 
 Determinism: torch's global RNG is seeded (initialisation, dropout) and a private CPU
 torch.Generator draws batch indices and z, so a seed gives the same run on CPU, bit for bit
@@ -66,6 +67,7 @@ class TrainResult:
     reason: str | None  # e.g. "non-finite d_loss"
     steps_done: int  # steps that completed with every check finite
     seconds: float
+    stopped_at: int | None = None  # the checkpoint at which on_checkpoint asked to stop
     curves: dict[str, list[float]] = field(default_factory=dict)
 
 
@@ -126,7 +128,7 @@ def train_gan(
     config: TrainConfig,
     progress: Callable[[int], None] | None = None,
     checkpoints: Iterable[int] = (),
-    on_checkpoint: Callable[[int, nn.Module], None] | None = None,
+    on_checkpoint: Callable[[int, nn.Module], bool | None] | None = None,
 ) -> TrainResult:
     """Train a DCGAN on ``images`` (float32 in [-1, 1], shape (N, C, H, W)) with ``loss_fn``."""
     if generator_mode not in GENERATOR_MODES:
@@ -148,7 +150,7 @@ def train_gan(
     params = list(G.parameters()) + list(D.parameters())
     data = images.to(device=device, dtype=torch.float32)  # batches drawn with replacement
     curves: dict[str, list[float]] = {k: [] for k in ("step", *CURVES)}
-    status, diverged_at, reason, steps_done = "ok", None, None, 0
+    status, diverged_at, reason, steps_done, stopped_at = "ok", None, None, 0, None
     score_at = {int(s) for s in checkpoints} if on_checkpoint is not None else set()
     for step in range(1, cfg.steps + 1):
         real = data[torch.randint(data.shape[0], (cfg.batch_size,), generator=rng).to(device)]
@@ -166,10 +168,11 @@ def train_gan(
         steps_done = step
         if step == 1 or step % cfg.curve_every == 0 or step == cfg.steps:
             _record(curves, step, d_loss, g_loss, p_real, p_fake)
-        if step in score_at:
-            on_checkpoint(step, G)
         if progress is not None:
             progress(step)
+        if step in score_at and on_checkpoint(step, G):
+            stopped_at = step
+            break
     G, D = (m.to(memory_format=torch.contiguous_format).eval() for m in (G, D))
     return TrainResult(
         generator=G,
@@ -180,6 +183,7 @@ def train_gan(
         steps_done=steps_done,
         seconds=time.perf_counter() - start,
         curves=curves,
+        stopped_at=stopped_at,
     )
 
 
