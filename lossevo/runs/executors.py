@@ -2,7 +2,10 @@
 
 An executor takes :class:`Job` s (a task job dict under an id) and yields ``(job, result)`` pairs
 as they complete, so the caller can store each result at once and a crash loses at most the jobs
-in flight. Only JSON-able dicts cross process boundaries: never DEAP objects, lambdas or models.
+in flight. Given a ``deque``, it consumes it live: jobs the caller appends while handling a
+result are run in the same pass, so a worker never waits for a batch to finish (a race
+promotes each function to its next seed as soon as its own trainings are in).
+Only JSON-able dicts cross process boundaries: never DEAP objects, lambdas or models.
 
 One job never stops a search. An exception in the task, a worker that dies, or (Ray only) a job
 that runs past ``timeout_s`` is retried ``max_retries`` more times, then yielded as a failed
@@ -39,10 +42,11 @@ class Job:
     payload: dict
 
 
+Jobs = list[Job] | deque[Job]
+
+
 class Executor(Protocol):
-    def run(
-        self, jobs: list[Job], progress: Progress | None = None
-    ) -> Iterator[tuple[Job, dict]]: ...
+    def run(self, jobs: Jobs, progress: Progress | None = None) -> Iterator[tuple[Job, dict]]: ...
 
     def close(self) -> None: ...
 
@@ -136,7 +140,7 @@ class SerialExecutor(_Base):
             torch.set_num_threads(self._threads_before)
             self._threads_before = None
 
-    def run(self, jobs: list[Job], progress: Progress | None = None) -> Iterator[tuple[Job, dict]]:
+    def run(self, jobs: Jobs, progress: Progress | None = None) -> Iterator[tuple[Job, dict]]:
         if self._worker is None:
             if self.threads is not None:
                 import torch
@@ -146,7 +150,9 @@ class SerialExecutor(_Base):
             if worker.build_error is not None:
                 raise ExecutorError(worker.build_error)
             self._worker = worker
-        for job in jobs:
+        queue = jobs if isinstance(jobs, deque) else deque(jobs)
+        while queue:
+            job = queue.popleft()
             seconds = 0.0
             for attempt in range(1, self.max_retries + 2):
                 start = time.perf_counter()
@@ -311,18 +317,19 @@ class RayExecutor(_Base):
             return None
         return failed_result(error, flight.attempt, spent)
 
-    def run(self, jobs: list[Job], progress: Progress | None = None) -> Iterator[tuple[Job, dict]]:
+    def run(self, jobs: Jobs, progress: Progress | None = None) -> Iterator[tuple[Job, dict]]:
         import ray
         from ray.exceptions import RayActorError
 
         for _ in range(self.workers - len(self._idle) - len(self._starting)):
             self._spawn()
-        queue: deque[tuple[Job, int, float]] = deque((job, 1, 0.0) for job in jobs)
+        fresh = jobs if isinstance(jobs, deque) else deque(jobs)
+        queue: deque[tuple[Job, int, float]] = deque()  # retries, before any fresh job
         flights: dict = {}  # evaluate() ref -> _Flight
         try:
-            while queue or flights:
-                while queue and self._idle:
-                    job, attempt, spent = queue.popleft()
+            while queue or fresh or flights:
+                while (queue or fresh) and self._idle:
+                    job, attempt, spent = queue.popleft() if queue else (fresh.popleft(), 1, 0.0)
                     actor = self._idle.pop()
                     ref = actor.evaluate.remote(job.payload)
                     flights[ref] = _Flight(job, actor, attempt, time.monotonic(), spent)

@@ -8,6 +8,7 @@ packed into an id and parsed back.
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -52,6 +53,8 @@ class Work:
 
 
 OnResult = Callable[[Work, dict], None]
+#: After a result is stored: the works it unlocks (a race's next seed), run in the same pass.
+Then = Callable[[Work], list[Work]]
 
 
 def pending(works: list[Work], store: RunStore) -> list[Work]:
@@ -85,21 +88,29 @@ def run_jobs(
     label: str,
     progress: bool = True,
     on_result: OnResult | None = None,
+    then: Then | None = None,
 ) -> int:
     """Run ``works`` on ``executor`` and store each result as it arrives; ``on_result(work,
-    result)`` runs first (a replay writes its sample grid there). Returns the count stored."""
+    result)`` runs first (a replay writes its sample grid there); ``then(work)`` runs after the
+    result is stored and returns more works, which join the executor's queue at once (those
+    stored or queued already are skipped). Returns the count stored."""
     by_id = {work.destination.job_id: work for work in works}
     if len(by_id) != len(works):
         raise ValueError("two jobs share a destination; pass them through pending() first")
     bar = tqdm(total=len(works), desc=label, unit="run", disable=not progress, leave=False)
     stored = 0
     try:
-        jobs = [Job(job_id, work.payload) for job_id, work in by_id.items()]
+        jobs = deque(Job(job_id, work.payload) for job_id, work in by_id.items())
         for job, result in executor.run(jobs):
             work = by_id[job.job_id]
             if on_result is not None:
                 on_result(work, result)
             stored += _store_result(store, work, result)
+            for new in pending(then(work) if then else [], store):
+                if new.destination.job_id not in by_id:
+                    by_id[new.destination.job_id] = new
+                    jobs.append(Job(new.destination.job_id, new.payload))
+                    bar.total += 1
             bar.update(1)
             dest = work.destination
             bar.set_postfix_str(
