@@ -103,12 +103,14 @@ def _kill_at(proc: subprocess.Popen, run: Path, count: int, deadline: float) -> 
     return True
 
 
-def killed_and_resumed(run: Path, points: list[int], workers: list[str]) -> None:
+def killed_and_resumed(
+    run: Path, points: list[int], workers: list[str], search: list[str] = SEARCH
+) -> None:
     """Start the search, kill it once it holds each of ``points`` evaluations, resuming after
     each, then resume to the end. Every kill must land before the run finishes, and the final
     session trains only what no earlier session stored (what was stored is kept as it was)."""
     deadline = time.monotonic() + 600
-    proc = _start(["search", *SEARCH, *workers, "--run-dir", str(run)])
+    proc = _start(["search", *search, *workers, "--run-dir", str(run)])
     before: dict[tuple, float] = {}
     for point in points:
         assert _kill_at(proc, run, point, deadline), f"the run finished before {point} evaluations"
@@ -165,6 +167,29 @@ def test_killed_ray_search_resumes_to_the_uninterrupted_result(reference, tmp_pa
     done, points = reference
     run = tmp_path / "run"
     killed_and_resumed(run, [points["racing"]], ["--workers", "2"])
+    assert outcome(run) == done
+
+
+GAN_SEARCH = [
+    "--task", "gan", "--dataset", "digits-8x8", "--width", "8", "--samples", "200",
+    "--space", "minimal", "--population", "4", "--generations", "2", "--seed", "1",
+    "--steps", "30", "--race-max-seeds", "2", "--verdict-top", "1", "--verdict-seeds", "2",
+    "--verdict-steps", "30", "--stop-margin", "0.05", "--quiet",
+]  # fmt: skip
+
+
+def test_a_killed_search_with_early_stopping_resumes_to_the_same_stop_decisions(tmp_path):
+    """A GAN search whose trainings stop early at checkpoints (a tiny margin makes many stop),
+    killed while racing with trainings in flight between checkpoints: the resumed run makes
+    the same stop/continue decisions and ends identical to the uninterrupted one."""
+    reference = tmp_path / "reference"
+    result = run_cli("search", *GAN_SEARCH, "--run-dir", str(reference), timeout=600)
+    assert result.returncode == 0, result.stderr
+    done = outcome(reference)
+    assert any(row[6] is not None for row in done["evaluations"]), "nothing stopped early"
+    racing = sum(row[0] == "search" for row in done["evaluations"])
+    run = tmp_path / "run"
+    killed_and_resumed(run, [racing // 2], [], GAN_SEARCH)
     assert outcome(run) == done
 
 

@@ -12,7 +12,7 @@ from lossevo.fitness.models import ModelConfig, build_models
 from lossevo.fitness.seeds import aggregate
 from lossevo.fitness.train import sample
 from lossevo.loss.reference import LossSpec, reference_loss
-from lossevo.search.config import CPU_TARGET, RACING_STEPS
+from lossevo.search.config import CPU_TARGET
 
 
 @pytest.fixture(scope="module")
@@ -39,17 +39,17 @@ def target_task(cache_dir):
 @pytest.mark.slow
 @pytest.mark.usefixtures("one_torch_thread")
 def test_bce_training_lowers_domain_fid_far_below_untrained(target_task):
-    """On the CPU target at the racing rung's steps: what the search's fitness relies on."""
+    """On the CPU target after 200 steps: far better than an untrained generator."""
     torch.manual_seed(0)
     untrained, _ = build_models(ModelConfig(image_shape=(1, 8, 8), width=CPU_TARGET["width"]))
     n = CPU_TARGET["n_samples"]
     untrained_fid = target_task.score_images(sample(untrained, n, seed=1))["domain_fid"]
-    job = {"loss": reference_loss("bce").to_dict(), "seed": 0, "steps": RACING_STEPS}
+    job = {"loss": reference_loss("bce").to_dict(), "seed": 0, "steps": 200}
     result = target_task.evaluate(job)
     assert result["status"] == "ok"
     assert result["fitness"] < 0.75 * untrained_fid, (result["fitness"], untrained_fid)
     assert result["metrics"]["classes_covered"] >= 3
-    assert result["curves"]["step"][-1] == RACING_STEPS
+    assert result["curves"]["step"][-1] == 200
 
 
 def test_exploding_loss_is_reported_diverged_within_a_few_steps(task):

@@ -276,15 +276,19 @@ def test_a_resumed_search_breeds_the_same_genomes(default_run, tmp_path):
 
 
 def test_seeds_that_are_controls_give_their_places_to_random_trees():
-    """The default space seeds ganetic, bce and least_squares; bce and ganetic are the
-    controls, trained on every racing seed anyway, so only least_squares takes a place and no
-    random tree may be a control either."""
+    """The default space seeds ganetic, bce and least_squares, which are also the default
+    controls, trained on every racing seed anyway: generation 0 is all random trees, and no
+    random tree may be a control either. With a control that is not a seed, the seeds come
+    first."""
     v = variation(population=8, seed=0)
     population, _ = v.initial_population()
     keys = [v.canonical_key(ind) for ind in population]
-    controls = {reference_loss(name).key for name in ("bce", "ganetic")}
-    assert len(population) == 8 and not controls & set(keys)
-    assert keys[0] == reference_loss("least_squares").key  # the one seed that is no control
+    controls = {reference_loss(name).key for name in ("bce", "ganetic", "least_squares")}
+    assert len(population) == 8 == len(set(keys)) and not controls & set(keys)
+    only_bce = variation(population=8, seed=0, controls=("bce", "ganetic"))
+    assert only_bce.canonical_key(only_bce.initial_population()[0][0]) == (
+        reference_loss("least_squares").key  # the one seed that is no control
+    )
     with_controls = variation(population=8, seed=0, controls=("hinge",))
     first = [with_controls.canonical_key(i) for i in with_controls.initial_population()[0][:3]]
     assert first == [reference_loss(n).key for n in ("ganetic", "bce", "least_squares")]

@@ -94,7 +94,7 @@ def test_search_help_lists_every_setting_flag_with_its_default(capsys):
     for name, rule in settings().items():
         if rule.flag:
             assert rule.flag_name(name) in help_text, name
-    assert "(default 10)" in help_text and "(default bce ganetic)" in help_text
+    assert "(default 10)" in help_text and "(default bce ganetic least_squares)" in help_text
 
 
 # --- R1, R2, R3: settings refused before the run folder exists -----------------------------

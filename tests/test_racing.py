@@ -11,7 +11,7 @@ from test_search import snapshot, tiny
 
 from lossevo.runs.store import RunStore
 from lossevo.search.config import VERDICT_SEED_BASE
-from lossevo.search.racing import RaceSettings, race
+from lossevo.search.racing import RaceSettings, in_rounds, race
 from lossevo.search.run import resume_search, start_search
 
 BENCHMARK = ROOT / "experiments" / "racing_benchmark.py"
@@ -42,8 +42,8 @@ def test_a_race_eliminates_the_clearly_worse_and_keeps_the_better():
     def score(name, seed):
         return values[name] * (1 + 0.01 * seed) if (name, seed) in trained else None
 
-    out = race(["good", "bad"], "incumbent", RaceSettings(2, 5, 0.1), request=trained.update,
-               score=score)  # fmt: skip
+    out = race(["good", "bad"], "incumbent", RaceSettings(2, 5, 0.1),
+               request=in_rounds(trained.update), score=score)  # fmt: skip
     assert out["bad"].status == "eliminated" and out["bad"].seeds == 2
     assert out["good"].status == "survived" and out["good"].seeds == 5
     assert ("bad", 2) not in trained  # no seed spent past the elimination
@@ -145,13 +145,21 @@ def test_resume_refuses_contradicting_racing_settings(finished, tmp_path, args, 
     assert _files(run) == before
 
 
-def test_a_run_of_the_previous_search_format_is_refused_unchanged(finished, tmp_path):
+@pytest.mark.parametrize(
+    ("found", "words"),
+    [(None, "format 2 (successive halving)"), (3, "format 3 (racing at a 200-step rung")],
+)
+def test_a_run_of_a_previous_search_format_is_refused_unchanged_and_still_shown(
+    finished, tmp_path, found, words
+):
     import shutil
 
     run = tmp_path / "run"
     shutil.copytree(finished, run)
     config = json.loads((run / "config.json").read_text())
     del config["search_format"]
+    if found is not None:
+        config["search_format"] = found
     (run / "config.json").write_text(json.dumps(config))
     with sqlite3.connect(run / "run.db") as db:  # pin the edited config: a real old run
         from lossevo.runs.pinned_config import digest_rows
@@ -159,8 +167,10 @@ def test_a_run_of_the_previous_search_format_is_refused_unchanged(finished, tmp_
         db.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)", digest_rows(config))
     before = _files(run)
     result = run_cli("resume", str(run), "--quiet", timeout=120)
-    assert "format 2" in assert_one_line_error(result, code=2)
+    assert words in assert_one_line_error(result, code=2)
     assert _files(run) == before
+    shown = run_cli("show", str(run), timeout=120)
+    assert shown.returncode == 0 and "rank" in shown.stdout, shown.stderr
 
 
 def test_the_race_is_reproducible(tmp_path):

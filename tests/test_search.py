@@ -44,7 +44,9 @@ def evaluation_rows(store: RunStore) -> list[tuple]:
             e["budget"],
             e["status"],
             e["fitness"],
+            e["steps"],  # where an early stop happened
             json.dumps(e["metrics"], sort_keys=True),
+            json.dumps(e["checkpoints"], sort_keys=True),
         )
         for e in store.evaluations()
     )
@@ -98,7 +100,7 @@ def test_tiny_search_completes_and_writes_views(tiny_run):
         assert best["seeds"] >= 2  # every function starts on race_min_seeds
         assert store.rejection_counts()  # screening did reject something
         verdict = store.evaluations(stage="verdict")
-        assert len(verdict) == (2 + 2) * 3  # top 2 and both controls on 3 fresh seeds
+        assert len(verdict) == (2 + 3) * 3  # top 2 and the three controls on 3 fresh seeds
 
 
 def test_same_seed_same_store(tiny_run, tmp_path):

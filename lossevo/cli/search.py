@@ -102,8 +102,12 @@ def _add_setting(parser, name: str, rule: Setting, *, resume: bool = False) -> N
         text = rule.resume_help or "must equal the stored run's value (checked, never changed)"
     else:
         text = f"{rule.help} (default {_shown(default)})"
-    if kind is bool:
-        options = {"action": "store_true"}
+    if kind is bool:  # a setting on by default is turned off with --no-...
+        options = (
+            {"action": argparse.BooleanOptionalAction, "default": True}
+            if default
+            else {"action": "store_true"}
+        )
     elif kind is tuple:
         options["nargs"] = "+"
         if not resume:

@@ -140,7 +140,7 @@ def _say(text: str = "") -> None:
 def generations_text(store: RunStore) -> str:
     """Per generation: new functions trained, how the race ended, variation attempts."""
     lines = [
-        f"{'gen':>3} {'new':>4} {'survived':>8} {'elim.':>5} {'failed':>6} "
+        f"{'gen':>3} {'new':>4} {'survived':>8} {'elim.':>5} {'stopped':>7} {'failed':>6} "
         f"{'attempts':>8}  rejected children"
     ]
     for generation, st in stored_stats(store):
@@ -148,7 +148,8 @@ def generations_text(store: RunStore) -> str:
         rejected = ", ".join(f"{k} {v}" for k, v in sorted(var.rejected.items()))
         lines.append(
             f"{generation:>3} {st.new_functions:>4} {race.get(Race.SURVIVED, 0):>8} "
-            f"{race.get(Race.ELIMINATED, 0):>5} {race.get(Race.FAILED, 0):>6} "
+            f"{race.get(Race.ELIMINATED, 0):>5} {race.get(Race.STOPPED, 0):>7} "
+            f"{race.get(Race.FAILED, 0):>6} "
             f"{var.attempts:>8}  {rejected or '-'}"
         )
     return "\n".join(lines)

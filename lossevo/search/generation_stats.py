@@ -34,7 +34,7 @@ class VariationStats:
 
 
 #: The race outcomes a generation counts (controls do not race).
-RACE_OUTCOMES = (Race.SURVIVED, Race.ELIMINATED, Race.FAILED)
+RACE_OUTCOMES = (Race.SURVIVED, Race.ELIMINATED, Race.STOPPED, Race.FAILED)
 
 
 @dataclass

@@ -2,8 +2,11 @@
 
 Per generation: variation is re-drawn until the generation holds ``population`` functions new
 to the run (screened, fingerprints never trained); those race against the incumbent on the
-seeds the controls were trained on (``search/racing.py``); each function's fitness is its
-geometric-mean ratio to the reference control (BCE) on its seeds. Once the generations or the
+seeds the controls were trained on (``search/racing.py``). Every racing training runs toward
+the target budget and is scored at checkpoints, where it stops itself if it is clearly behind
+the controls and the incumbent on its seed, or has collapsed (``fitness/early_stop.py``). Each
+function's fitness is its geometric-mean ratio to the reference control (BCE) at the target on
+its seeds: what the verdict measures, on other seeds. Once the generations or the
 budget are spent, the best functions and the controls are trained on fresh seeds that no
 decision used, at the target budget: the verdict (``report/verdict.py`` reads it).
 
@@ -18,9 +21,12 @@ from __future__ import annotations
 import random
 from collections.abc import Callable
 
+from lossevo.fitness.early_stop import checkpoints_for, collapse_step, stop_rule
+from lossevo.fitness.scores import checkpoint_curve, stopped
 from lossevo.runs.store import RunStore
 from lossevo.search.candidates import Candidates, trainable
 from lossevo.search.config import (
+    CHECKPOINT_TASKS,
     PENALTY,
     SEARCH_STAGE,
     VERDICT_SEED_BASE,
@@ -29,7 +35,7 @@ from lossevo.search.config import (
 )
 from lossevo.search.generation_stats import RACE_OUTCOMES, GenerationStats, VariationStats
 from lossevo.search.leaderboard import hall_of_fame
-from lossevo.search.racing import RaceSettings, race
+from lossevo.search.racing import RaceSettings, Then, race
 from lossevo.search.space import SearchSpace, load_space
 from lossevo.search.spend import Spend
 from lossevo.search.standing import first_seen, fitness_table, incumbent, racing_score
@@ -128,15 +134,19 @@ class Search:
         seen = first_seen(self.store)
         passed = [row["fingerprint"] for row in rows if trainable(row)]
         entrants = list(dict.fromkeys(fp for fp in passed if seen.get(fp) == generation))
-        for fp in controls:  # the controls train on every racing seed, before any race
-            self.train_racing([(fp, s) for s in range(cfg.race_max_seeds)], generation)
+        seeds = range(cfg.race_max_seeds)  # the controls train on every racing seed first
+        self.train_racing([(fp, s) for fp in controls for s in seeds], generation)
         best = incumbent(self.store, cfg, generation)
+        references = list(dict.fromkeys([*controls, best]))
         outcomes = race(
             entrants,
             best,
             self.race_settings,
-            request=lambda pairs: self.train_racing(pairs, generation),
+            request=lambda pairs, then: self.train_racing(pairs, generation, then, references),
             score=lambda fp, seed: racing_score(self.store, fp, seed, cfg.steps),
+            stopped=lambda fp, seed: stopped(
+                self.store.get_evaluation(fp, seed, cfg.steps, stage=SEARCH_STAGE)
+            ),
         )
         values = self.set_fitness(population, generation, rows)
         finite = [v for v in values if v < PENALTY]
@@ -176,10 +186,51 @@ class Search:
         self.store.put_generation(generation, members, rng, stats.to_dict())
         self.echo(_generation_line(generation, stats, len(population), self.spend))
 
-    def train_racing(self, pairs: list[tuple[str, int]], generation: int) -> None:
-        self.train(pairs, steps=self.config.steps, stage=SEARCH_STAGE, label=f"gen {generation}")
+    def train_racing(
+        self,
+        pairs: list[tuple[str, int]],
+        generation: int,
+        then: Then | None = None,
+        references: list[str] | None = None,
+    ) -> None:
+        """Racing trainings, scored at the checkpoints where the task can be; with
+        ``references``, each stops early against their scores on its seed."""
+        cfg = self.config
 
-    def train(self, pairs: list[tuple[str, int]], *, steps: int, stage: str, label: str) -> None:
+        def options(fp: str, seed: int) -> dict:
+            if cfg.task not in CHECKPOINT_TASKS:
+                return {}
+            points = checkpoints_for(cfg.steps)
+            if not (references and cfg.early_stop) or fp in references:
+                return {"checkpoints": points}
+            curves = [
+                checkpoint_curve(self.store.get_evaluation(ref, seed, cfg.steps) or {})
+                for ref in references
+            ]
+            rule = stop_rule(
+                curves, points, margin=cfg.stop_margin, collapse_from=collapse_step(cfg.steps)
+            )
+            return {"checkpoints": points, "stop": rule.to_dict()}
+
+        self.train(
+            pairs,
+            steps=cfg.steps,
+            stage=SEARCH_STAGE,
+            label=f"gen {generation}",
+            options=options,
+            then=then,
+        )
+
+    def train(
+        self,
+        pairs: list[tuple[str, int]],
+        *,
+        steps: int,
+        stage: str,
+        label: str,
+        options: Callable[[str, int], dict] | None = None,
+        then: Then | None = None,
+    ) -> None:
         ran = train(
             self.store,
             self.executor,
@@ -189,6 +240,8 @@ class Search:
             stage=stage,
             label=label,
             progress=self.progress,
+            options=options,
+            then=then,
         )
         if ran:
             self.dispatched += ran

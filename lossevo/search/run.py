@@ -13,6 +13,7 @@ from lossevo.runs.rundir import check_new_run_dir
 from lossevo.runs.store import CONFIG_NAME, DB_NAME, RunStore, StoreError
 from lossevo.search.config import (
     EQUAL,
+    FORMATS,
     SEARCH_FORMAT,
     SearchConfig,
     SearchConfigError,
@@ -181,17 +182,18 @@ def _extended_budget(store: RunStore, stored: SearchConfig, extra: str) -> str:
 
 def _stored_config(store: RunStore) -> SearchConfig:
     """The run's SearchConfig (with its extensions), refused in one line if malformed or made
-    by an earlier search format (successive halving), which this version cannot continue."""
+    by an earlier search format (``FORMATS``), which this version cannot continue."""
     section = store.config.get("search")
     where = store.run_dir / CONFIG_NAME
     if not isinstance(section, dict):
         raise StoreError(f"'{where}' has no 'search' settings; restore it or start a new run")
     found = store.config.get("search_format", 2)
     if found != SEARCH_FORMAT:
+        what = FORMATS.get(found, "unknown")
         raise StoreError(
-            f"'{store.run_dir}' is a search of format {found} (successive halving, before "
-            f"racing); this lossevo runs format {SEARCH_FORMAT} and cannot continue it: start "
-            f"a new run (lossevo show still reads it)"
+            f"'{store.run_dir}' is a search of format {found} ({what}); this lossevo runs "
+            f"format {SEARCH_FORMAT} (racing toward the target with early stopping) and cannot "
+            f"continue it: start a new run (lossevo show still reads it)"
         )
     try:
         config = search_config(store)

@@ -2,17 +2,28 @@
 
 A function's fitness is the geometric-mean ratio of its racing scores to the reference
 control's (BCE) on the seeds both trained on (``fitness.scores.ratio``); its place in the race
-is a :class:`~lossevo.fitness.scores.Race`. The loop reads the incumbent from here, the
-leaderboard its rows: both see the same numbers because both come from the store alone.
+is a :class:`~lossevo.fitness.scores.Race`. A function stopped early has no score at the
+target: its fitness is ``STOPPED_FITNESS`` plus how far behind the reference it was where it
+stopped, so it ranks below every finished function, above every failed one (``PENALTY``), and
+stopped functions still rank among themselves for selection. The loop reads the incumbent from
+here, the leaderboard its rows: both see the same numbers because both come from the store
+alone.
 """
 
 from __future__ import annotations
 
 import math
 
-from lossevo.fitness.scores import Race, geomean, ratio_to_control, score
+from lossevo.fitness.scores import (
+    Race,
+    checkpoint_curve,
+    geomean,
+    ratio_to_control,
+    score,
+    stopped,
+)
 from lossevo.runs.store import RunStore
-from lossevo.search.config import SEARCH_STAGE, SearchConfig
+from lossevo.search.config import SEARCH_STAGE, STOPPED_FITNESS, SearchConfig
 
 
 def racing_score(store: RunStore, fp: str, seed: int, steps: int) -> float | None:
@@ -50,14 +61,34 @@ def display_name(cand: dict) -> str:
     return cand.get("name") or cand["text"]
 
 
+def racing_rows(store: RunStore, fp: str, config: SearchConfig) -> dict[int, dict]:
+    """The racing evaluations a function has, seed -> row, over seeds 0..race_max_seeds-1."""
+    rows = {}
+    for seed in range(config.race_max_seeds):
+        row = store.get_evaluation(fp, seed, config.steps, stage=SEARCH_STAGE)
+        if row is not None:
+            rows[seed] = row
+    return rows
+
+
 def racing_scores(store: RunStore, fp: str, config: SearchConfig) -> dict[int, float]:
     """The racing scores a function has, seed -> score, over seeds 0..race_max_seeds-1."""
-    out = {}
-    for seed in range(config.race_max_seeds):
-        value = racing_score(store, fp, seed, config.steps)
-        if value is not None:
-            out[seed] = value
-    return out
+    return {seed: score(row) for seed, row in racing_rows(store, fp, config).items()}
+
+
+def behind_at_stop(rows: dict[int, dict], reference: dict[int, dict]) -> float:
+    """How far behind the reference a stopped function was where it stopped: the geometric
+    mean over its stopped seeds of its score over the reference's at that checkpoint."""
+    ratios = []
+    for seed, row in rows.items():
+        if not stopped(row):
+            continue
+        step = int(row["steps"])
+        mine = checkpoint_curve(row).get(step)
+        theirs = checkpoint_curve(reference.get(seed) or {}).get(step)
+        if mine is not None and theirs and math.isfinite(mine) and math.isfinite(theirs):
+            ratios.append(mine / theirs)
+    return geomean(ratios) if ratios else math.inf
 
 
 def standing(
@@ -75,18 +106,23 @@ def standing(
         (c for c in reps.values() if c["role"] == "baseline" and c["name"] == config.reference),
         None,
     )
-    reference = racing_scores(store, ref["fingerprint"], config) if ref else {}
+    reference_rows = racing_rows(store, ref["fingerprint"], config) if ref else {}
+    reference = {seed: score(row) for seed, row in reference_rows.items()}
     reference_ok = bool(reference) and not any(map(math.isinf, reference.values()))
     rows = []
     for fp, cand in reps.items():
         if before is not None and seen.get(fp, before) >= before:
             continue
-        values = racing_scores(store, fp, config)
-        if not values:
+        evaluations = racing_rows(store, fp, config)
+        if not evaluations:
             continue
+        values = {seed: score(row) for seed, row in evaluations.items()}
         failed = any(math.isinf(v) for v in values.values())
+        was_stopped = any(stopped(row) for row in evaluations.values())
         if cand["role"] == "baseline":
             race = Race.CONTROL
+        elif was_stopped:
+            race = Race.STOPPED
         elif failed:
             race = Race.FAILED
         elif len(values) == config.race_max_seeds:
@@ -99,6 +135,8 @@ def standing(
         fitness = (
             ratio_to_control(values, reference) if shared and reference_ok and not failed else None
         )
+        if race == Race.STOPPED and reference_ok:  # below every finished function
+            fitness = STOPPED_FITNESS + min(behind_at_stop(evaluations, reference_rows), 1e5)
         rows.append(
             {
                 "text": display_name(cand),
@@ -118,7 +156,7 @@ def standing(
         )
     rows.sort(
         key=lambda r: (
-            r["race"] in (Race.ELIMINATED, Race.FAILED),
+            r["race"] in (Race.ELIMINATED, Race.STOPPED, Race.FAILED),
             math.inf if r["fitness"] is None else r["fitness"],
             r["complexity"],
             r["key"],

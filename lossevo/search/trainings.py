@@ -7,9 +7,12 @@ so a resumed search trains only what it had not finished.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from lossevo.runs.pipeline import Destination, Work, pending, run_jobs
 from lossevo.runs.store import RunStore
 from lossevo.search.candidates import Candidates
+from lossevo.search.racing import Then
 
 
 def train(
@@ -22,17 +25,39 @@ def train(
     stage: str,
     label: str,
     progress: bool = True,
+    options: Callable[[str, int], dict] | None = None,
+    then: Then | None = None,
 ) -> int:
     """Train (fingerprint, seed) pairs for ``steps`` at ``stage``, skipping stored ones;
-    returns how many trainings ran."""
-    works = []
-    for fp, seed in pairs:
+    returns how many trainings ran. ``options(fp, seed)`` adds to a job's payload (its
+    checkpoints and stop rule); ``then(fp)``, called once a result of ``fp`` is stored, returns
+    the pairs it unlocks, trained in the same pass."""
+
+    def work(fp: str, seed: int) -> Work:
         row, spec = candidates.by_fingerprint(fp)
         payload = {"loss": spec.to_dict(), "seed": seed, "steps": steps}
+        payload.update(options(fp, seed) if options else {})
         name = row.get("name") or row["text"]
-        destination = Destination(fp, row["key"], seed, steps, stage, row["role"], name)
-        works.append(Work(payload, destination))
-    works = pending(works, store)
+        return Work(payload, Destination(fp, row["key"], seed, steps, stage, row["role"], name))
+
+    def unlocked(done: Work) -> list[Work]:
+        return [work(fp, seed) for fp, seed in then(done.destination.fingerprint)]
+
+    ran = 0
+
+    def count(done: Work, result: dict) -> None:
+        nonlocal ran
+        ran += 1
+
+    works = pending([work(fp, seed) for fp, seed in pairs], store)
     if works:
-        run_jobs(store, executor, works, label=label, progress=progress)
-    return len(works)
+        run_jobs(
+            store,
+            executor,
+            works,
+            label=label,
+            progress=progress,
+            on_result=count,
+            then=unlocked if then else None,
+        )
+    return ran
