@@ -18,7 +18,7 @@ import math
 
 import numpy as np
 
-from lossevo.search.racing import RaceSettings, fixed_seeds, race
+from lossevo.search.racing import RaceSettings, fixed_seeds, in_rounds, race
 
 
 class Planted:
@@ -43,12 +43,14 @@ def trial(seed: int, settings: RaceSettings, shared: float, own: float) -> dict:
     """One planted problem, solved by a race and by fixed seeds."""
     names = [f"c{i}" for i in range(8)]
     raced = Planted(8, np.random.default_rng(seed), shared, own)
-    outcomes = race(names, "incumbent", settings, request=raced.request, score=raced.score)
+    outcomes = race(
+        names, "incumbent", settings, request=in_rounds(raced.request), score=raced.score
+    )
     survivors = [n for n, o in outcomes.items() if o.status == "survived"]
     n = settings.max_seeds
     means = {s: np.mean([math.log(raced.score(s, i)) for i in range(n)]) for s in survivors}
     fixed = Planted(8, np.random.default_rng(seed), shared, own)
-    fixed_means = fixed_seeds(names, n, request=fixed.request, score=fixed.score)
+    fixed_means = fixed_seeds(names, n, request=in_rounds(fixed.request), score=fixed.score)
     return {
         "race_pick": min(means, key=means.get) if means else None,
         "fixed_pick": min(fixed_means, key=fixed_means.get),
