@@ -56,7 +56,8 @@ def snapshot(run_dir) -> dict:
     """The store's content without timings: what must be identical between equal runs."""
     with RunStore.open(run_dir, kind="search") as store:
         cands = sorted(
-            (c["key"], c["verdict"], c["fingerprint"], c["first_generation"])
+            (c["key"], c["verdict"], c["fingerprint"], c["first_generation"], c["origin"])
+            + tuple(c["parents"] or ())
             for c in store.candidates()
         )
         evals = evaluation_rows(store)

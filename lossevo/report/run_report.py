@@ -14,13 +14,15 @@ from lossevo.runs.store import DB_NAME, RunStore, StoreError
 from lossevo.search.config import VERDICT_SEED_BASE, VERDICT_STAGE, SearchConfig
 from lossevo.search.generation_stats import stored_stats
 from lossevo.search.leaderboard import controls, hall_of_fame, search_config
+from lossevo.search.provenance import provenance_fields
 from lossevo.search.standing import display_name, fitness_table, representatives
 
 
 def verdict_evaluations(store: RunStore, config: SearchConfig | None = None) -> dict[str, dict]:
-    """Fingerprint -> {"name", "values": {seed: score or None}, "collapsed": {seed: bool}} for
-    the functions the verdict judges: the controls and the current top ``verdict_top`` of the
-    hall of fame (a resume that extended the generations may have judged others before)."""
+    """Fingerprint -> {"name", "values": {seed: score or None}, "collapsed": {seed: bool},
+    "origin", "parents", "provenance"} for the functions the verdict judges: the controls and
+    the current top ``verdict_top`` of the hall of fame (a resume that extended the generations
+    may have judged others before)."""
     config = config or search_config(store)
     reps = representatives(store)
     judged = {c["fingerprint"] for c in reps.values() if c["role"] == "baseline"}
@@ -30,8 +32,11 @@ def verdict_evaluations(store: RunStore, config: SearchConfig | None = None) -> 
         fp = e["fingerprint"]
         if fp not in judged:
             continue
-        name = display_name(reps[fp]) if fp in reps else e["key"]
-        entry = out.setdefault(fp, {"name": name, "values": {}, "collapsed": {}})
+        if fp not in out:
+            name = display_name(reps[fp]) if fp in reps else e["key"]
+            row = reps.get(fp) or store.get_candidate(e["key"]) or {}
+            out[fp] = {"name": name, "values": {}, "collapsed": {}, **provenance_fields(row)}
+        entry = out[fp]
         try:
             entry["values"][e["seed"]] = finite_or_none(e)
         except ScoreError as err:
@@ -69,6 +74,8 @@ def run_verdict(store: RunStore, config: SearchConfig | None = None) -> dict | N
             **{name: e["collapsed"] for name, e in others.items()},
         },
     )
+    for name, e in others.items():  # where each judged function came from, beside its ratio
+        result["candidates"][name]["provenance"] = e["provenance"]
     expected = set(range(VERDICT_SEED_BASE, VERDICT_SEED_BASE + config.verdict_seeds))
     judged = min(config.verdict_top, len(hall_of_fame(store, config))) + len(config.controls)
     everywhere = set.intersection(*(set(e["values"]) for e in by_fp.values()))
@@ -127,6 +134,7 @@ def search_vs_verdict(
                 "verdict_ratio": ratio,
                 "shrinkage": ratio / fitness if ratio is not None and fitness else None,
                 "fresh_seeds": seeds,
+                **{k: entry[k] for k in ("origin", "parents", "provenance")},
             }
         )
     paired = [

@@ -217,12 +217,12 @@ def search_vs_verdict_text(data: dict, config) -> str:
     label = control_label(config.reference)
     lines = [
         f"Search fitness beside the verdict (× {label}; shrinkage = verdict / search):",
-        f"{'search':>8} {'verdict':>8} {'shrink':>7}  function",
+        f"{'search':>8} {'verdict':>8} {'shrink':>7}  function  (provenance)",
     ]
     for r in data["functions"]:
         cells = (r["search_fitness"], r["verdict_ratio"], r["shrinkage"])
         numbers = " ".join(f"{'-' if v is None else format(v, '.3f'):>8}" for v in cells)
-        lines.append(f"{numbers}  {r['name']}")
+        lines.append(f"{numbers}  {r['name']}  ({r['provenance']})")
     tau = data["kendall_tau"]
     lines.append(
         f"Kendall tau between search fitness and verdict over {data['n']} functions: "

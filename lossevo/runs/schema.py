@@ -11,6 +11,11 @@ Version 3 makes a candidate its full spec: ``candidates`` gains ``name``, ``tran
 ``generator``, and a search's candidates are keyed by the spec's digest, so one formula under
 two transforms is two candidates. ``evaluations`` gains ``checkpoints`` (the scores of one
 training at several steps) and ``steps`` (the steps it trained, when it stopped early).
+
+Version 4 records where a search's candidate came from: ``origin`` (``seed``, ``control``,
+``random`` or ``offspring``) and ``parents`` (a JSON list of the parents' candidate keys). A
+version-3 database gains the columns; its controls are marked ``control`` and every other row's
+origin stays NULL (unknown: it was never recorded).
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ import sqlite3
 
 from lossevo.loss.reference import reference_loss, reference_names, resolve_loss, spec_key
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 ROLES = ("candidate", "baseline", "replay-loss")
 #: The stage of every evaluation of a search or a replay (a promotion names its stages).
 STAGE_OF_KIND = {"search": "search", "replay": "replay"}
@@ -54,6 +59,11 @@ _ADDED_IN_V3 = (
     "ALTER TABLE evaluations ADD COLUMN checkpoints TEXT",
     "ALTER TABLE evaluations ADD COLUMN steps INTEGER",
 )
+#: Version 4: where a candidate came from (``search/provenance.py`` names the origins).
+_ADDED_IN_V4 = (
+    "ALTER TABLE candidates ADD COLUMN origin TEXT",
+    "ALTER TABLE candidates ADD COLUMN parents TEXT",
+)
 SCHEMA = (
     """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -67,7 +77,7 @@ CREATE TABLE generations (
 CREATE TABLE events (
     id INTEGER PRIMARY KEY, time REAL NOT NULL, kind TEXT NOT NULL, message TEXT NOT NULL);
 """
-    + "".join(f"{statement};\n" for statement in _ADDED_IN_V3)
+    + "".join(f"{statement};\n" for statement in (*_ADDED_IN_V3, *_ADDED_IN_V4))
 )
 
 _CANDIDATE_COLUMNS = (
@@ -177,8 +187,19 @@ def upgrade_v2(conn: sqlite3.Connection, kind: str, config: dict) -> None:
     conn.execute("UPDATE meta SET value = '3' WHERE key = 'schema_version'")
 
 
+def upgrade_v3(conn: sqlite3.Connection, kind: str, config: dict) -> None:
+    """Rewrite a version-3 database as version 4, in the caller's transaction: the provenance
+    columns are added; a search's controls are marked ``control``, and the origin of any
+    other candidate stays unknown (NULL)."""
+    for statement in _ADDED_IN_V4:
+        conn.execute(statement)
+    if kind == "search":
+        conn.execute("UPDATE candidates SET origin = 'control' WHERE role = 'baseline'")
+    conn.execute("UPDATE meta SET value = '4' WHERE key = 'schema_version'")
+
+
 #: Upgrades by the version they start from; each leaves the database one version newer.
-UPGRADES = {1: upgrade_v1, 2: upgrade_v2}
+UPGRADES = {1: upgrade_v1, 2: upgrade_v2, 3: upgrade_v3}
 
 
 def upgrade(conn: sqlite3.Connection, version: int, kind: str, config: dict) -> None:

@@ -18,6 +18,7 @@ import platform
 import random
 import sqlite3
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +51,7 @@ _JSON_COLUMNS = {
     "population": list,
     "stats": dict,
     "checkpoints": dict,
+    "parents": list,
 }
 #: Columns that hold a number (None allowed), and those that hold an integer.
 _NUMBER_COLUMNS = ("fitness", "seconds")
@@ -532,18 +534,21 @@ class RunStore:
         detail: str | None = None,
         fingerprint: str | None = None,
         first_generation: int | None = None,
+        origin: str | None = None,
+        parents: Sequence[str] = (),
     ) -> bool:
         """Record a loss of the run as its full spec, keyed by ``spec.key`` unless ``key``
         is given (a study keys its losses by their names): its ``role``, a ``name`` that a
-        control or a study's loss goes by, and its screening ``verdict`` (None if never
-        screened). The first record of a key wins. True if inserted."""
+        control or a study's loss goes by, its screening ``verdict`` (None if never
+        screened), and in a search its ``origin`` and ``parents``' keys. The first record of a
+        key wins. True if inserted."""
         if role not in ROLES:
             raise ValueError(f"candidate role must be one of {ROLES}, not {role!r}")
         expr = spec.expr
         cursor = self._write(
             "INSERT OR IGNORE INTO candidates (key, formula, text, latex, complexity, verdict, "
-            "detail, fingerprint, first_generation, created, role, name, transform, generator) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "detail, fingerprint, first_generation, created, role, name, transform, generator, "
+            "origin, parents) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 key or spec.key,
                 expr.formula,
@@ -559,6 +564,8 @@ class RunStore:
                 name,
                 spec.transform,
                 spec.generator,
+                origin,
+                json.dumps(list(parents)) if origin is not None else None,
             ),
         )
         return cursor.rowcount == 1

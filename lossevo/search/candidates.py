@@ -19,6 +19,7 @@ from lossevo.loss.reference import LossSpec, reference_loss
 from lossevo.loss.screen import fingerprint, screen
 from lossevo.runs.store import RunStore, spec_of
 from lossevo.search.genome import Genome
+from lossevo.search.provenance import CONTROL, Provenance
 from lossevo.search.standing import first_seen
 from lossevo.search.variation import DUPLICATE_IN_GENERATION, DUPLICATE_IN_RUN
 
@@ -39,8 +40,9 @@ class Candidates:
         self.store = store
         self._by_fp: dict[str, tuple[dict, LossSpec]] = {}
 
-    def assess(self, genome: Genome, generation: int) -> dict:
-        """The stored row of a genome's spec, screening it the first time it is seen."""
+    def assess(self, genome: Genome, generation: int, provenance: Provenance | None = None) -> dict:
+        """The stored row of a genome's spec, screening it the first time it is seen (and
+        recording ``provenance``, how it was made, then)."""
         spec = genome.spec()
         row = self.store.get_candidate(spec.key)
         if row is None:
@@ -51,6 +53,8 @@ class Candidates:
                 detail=verdict.detail,
                 fingerprint=verdict.fingerprint,
                 first_generation=generation,
+                origin=provenance.origin if provenance else None,
+                parents=provenance.parents if provenance else (),
             )
             row = self.store.get_candidate(spec.key)
         if trainable(row):
@@ -70,6 +74,7 @@ class Candidates:
                     detail=spec.note,
                     fingerprint=fingerprint(spec),
                     first_generation=-1,
+                    origin=CONTROL,
                 )
             row = self.store.get_candidate(spec.key)
             self._by_fp[row["fingerprint"]] = (row, spec)
@@ -83,14 +88,15 @@ class Candidates:
             self._by_fp[fp] = (row, spec_of(row))
         return self._by_fp[fp]
 
-    def novelty(self, generation: int) -> Callable[[Genome], str | None]:
-        """The acceptance test of a generation's candidates (genomes): None for a function
-        new to the run, else why not (a screening reason, or a duplicate)."""
+    def novelty(self, generation: int) -> Callable[[Genome, Provenance], str | None]:
+        """The acceptance test of a generation's candidates (genomes, with how each was made):
+        None for a function new to the run, else why not (a screening reason, or a
+        duplicate)."""
         before = {fp for fp, gen in first_seen(self.store).items() if gen < generation}
         chosen: set[str] = set()
 
-        def accept(genome: Genome) -> str | None:
-            row = self.assess(genome, generation)
+        def accept(genome: Genome, provenance: Provenance) -> str | None:
+            row = self.assess(genome, generation, provenance)
             if not trainable(row):
                 return row["verdict"]
             fp = row["fingerprint"]

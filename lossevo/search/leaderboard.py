@@ -15,6 +15,7 @@ from lossevo.fitness.scores import Race
 from lossevo.loss.reference import LossSpec
 from lossevo.runs.store import RunStore, spec_of, write_table
 from lossevo.search.config import SearchConfig
+from lossevo.search.provenance import SHORT_KEY
 from lossevo.search.standing import standing
 from lossevo.util.fmt import fmt_number
 
@@ -33,6 +34,9 @@ HOF_COLUMNS = [
     "first_generation",
     "key",
     "role",
+    "origin",
+    "parents",
+    "provenance",
 ]
 PARETO_COLUMNS = ["complexity", "fitness", "score", "text", "formula"]
 
@@ -115,15 +119,16 @@ def write_views(store: RunStore) -> None:
 
 
 def leaderboard_text(store: RunStore, top: int = 10) -> str:
-    """Rank, formula, fitness as a ratio to the reference, seeds raced, and the transform and
-    generator convention the formula is trained under; the controls below."""
+    """Rank, formula, fitness as a ratio to the reference, seeds raced, the transform and
+    generator convention the formula is trained under, and where it came from; the controls
+    below."""
     config = search_config(store)
     rows = hall_of_fame(store, config)[:top]
     ref = config.reference.upper() if config.reference == "bce" else config.reference
     width = min(max([len(r["text"]) for r in rows] + [24]), 64)
     lines = [
         f"{'rank':>4}  {'formula':<{width}}  {'fitness':>12} {'score':>9} {'seeds':>5} "
-        f"{'race':<10} {'cplx':>4}  {'y_pred':<7} generator"
+        f"{'race':<10} {'cplx':>4}  {'y_pred':<7} {'generator':<14} {'key':<{SHORT_KEY}} provenance"
     ]
 
     def line(rank: str, r: dict) -> str:
@@ -131,7 +136,7 @@ def leaderboard_text(store: RunStore, top: int = 10) -> str:
         return (
             f"{rank:>4}  {text:<{width}}  {fmt_ratio(r['fitness'], ref):>12} "
             f"{fmt_number(r['score']):>9} {r['seeds']:>5} {r['race']:<10} {r['complexity']:>4}"
-            f"  {r['transform']:<7} {r['generator']}"
+            f"  {r['transform']:<7} {r['generator']:<14} {r['key'][:SHORT_KEY]} {r['provenance']}"
         )
 
     lines += [line(str(r["rank"]), r) for r in rows]
@@ -142,7 +147,9 @@ def leaderboard_text(store: RunStore, top: int = 10) -> str:
     lines.append(
         f"(fitness: geometric-mean ratio of the {config.task} task's score to {config.reference}"
         f" on shared seeds 0-{config.race_max_seeds - 1}, lower is better; score: geometric"
-        f" mean; {config.steps} steps per evaluation)"
+        f" mean; {config.steps} steps per evaluation; key: the first {SHORT_KEY} characters of"
+        f" the candidate's key; provenance: seed formula, random tree, or the generation it was"
+        f" first seen in and its parents' keys)"
     )
     return "\n".join(lines)
 

@@ -110,7 +110,7 @@ class Search:
     def accept(self, generation: int) -> Accept:
         """The novelty test of ``generation`` on DEAP individuals."""
         novel = self.candidates.novelty(generation)
-        return lambda ind: novel(genome_of(ind))
+        return lambda ind: novel(genome_of(ind), ind.provenance)
 
     def breed(
         self, population: list[Individual], generation: int

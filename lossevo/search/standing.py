@@ -24,6 +24,7 @@ from lossevo.fitness.scores import (
 )
 from lossevo.runs.store import RunStore
 from lossevo.search.config import SEARCH_STAGE, STOPPED_FITNESS, SearchConfig
+from lossevo.search.provenance import provenance_fields
 
 
 def racing_score(store: RunStore, fp: str, seed: int, steps: int) -> float | None:
@@ -152,6 +153,7 @@ def standing(
                 "key": cand["key"],
                 "role": cand["role"],
                 "first_generation": seen.get(fp),
+                **provenance_fields(cand),
             }
         )
     rows.sort(

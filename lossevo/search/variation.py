@@ -5,6 +5,9 @@ leave this process (the loop sees each as a :class:`Genome`, the store and the w
 Conventions are drawn uniformly from the space's lists; a child of crossover takes each from one
 of its parents; mutation changes each with its own small probability. A list of one name draws
 nothing from ``random``, so a single-convention space evolves exactly as before lists existed.
+
+Each individual also carries its provenance (``search/provenance.py``): a seed formula, a random
+tree, or offspring with its parents' keys. Recording it draws nothing from ``random``.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from lossevo.search.config import SearchConfig
 from lossevo.search.generation_stats import VariationStats
 from lossevo.search.genome import Genome, genome_from_member
 from lossevo.search.gp import deap_to_tree, make_pset, tree_to_deap
+from lossevo.search.provenance import DRAWN, OFFSPRING, SEED, Provenance
 from lossevo.search.space import SearchSpace
 from lossevo.util.errors import LossevoError
 
@@ -35,13 +39,22 @@ class _ParetoFitness(base.Fitness):
 
 
 class Individual(gp.PrimitiveTree):
-    """A DEAP tree with a fitness and the conventions it is trained under; it never leaves
-    this process."""
+    """A DEAP tree with a fitness, the conventions it is trained under and how it was made;
+    it never leaves this process."""
 
-    def __init__(self, content, pareto: bool = False, *, transform: str, generator: str):
+    def __init__(
+        self,
+        content,
+        pareto: bool = False,
+        *,
+        transform: str,
+        generator: str,
+        provenance: Provenance = DRAWN,
+    ):
         super().__init__(content)
         self.fitness = _ParetoFitness() if pareto else _Fitness()
         self.transform, self.generator = transform, generator
+        self.provenance = provenance
 
     def order_key(self) -> tuple[str, str, str]:
         """Its text, then its conventions: how ties are broken, deterministically."""
@@ -70,6 +83,7 @@ class Variation:
         self.space, self.config = space, config
         self.pset = make_pset(space)
         self.pareto = config.selection == "nsga2"
+        self._keys: dict[tuple[str, str, str], str | None] = {}
 
     # ------------------------------------------------------------------- initial population
     def initial_population(
@@ -84,7 +98,7 @@ class Variation:
         """
         random.seed(self.config.seed)
         controls = {reference_loss(name).key for name in self.config.controls}
-        seeds = [self.individual(g) for g in self.space.seed_genomes()]
+        seeds = [self.individual(g, Provenance(SEED)) for g in self.space.seed_genomes()]
         # a seed that is a control is trained as the control on every racing seed anyway: its
         # place goes to a random tree (and no random tree may be a control either)
         seeds = [ind for ind in seeds if self.canonical_key(ind) not in controls]
@@ -227,6 +241,7 @@ class Variation:
         else:
             parents = tools.selTournament(population, k, tournsize=cfg.tournament_size)
         offspring = [self._clone(p) for p in parents]
+        lineage = [[p] for p in parents]
         for i in range(1, len(offspring), 2):
             if random.random() < cfg.crossover_prob:
                 mother, father = offspring[i - 1], offspring[i]
@@ -235,6 +250,7 @@ class Variation:
                 _inherit(b, father, mother)
                 offspring[i - 1] = self._within_limits(a, mother)
                 offspring[i] = self._within_limits(b, father)
+                lineage[i - 1] = lineage[i] = lineage[i - 1] + lineage[i]
         for i, ind in enumerate(offspring):
             if random.random() < cfg.mutation_prob:
                 offspring[i] = self._within_limits(self._mutate(self._clone(ind)), ind)
@@ -244,7 +260,20 @@ class Variation:
             offspring[i].generator = _mutate_choice(
                 offspring[i].generator, self.space.generators, cfg.generator_mutation_prob
             )
+            keys = dict.fromkeys(filter(None, map(self.key_of, lineage[i])))
+            offspring[i].provenance = Provenance(OFFSPRING, tuple(keys))
         return offspring
+
+    def key_of(self, ind: Individual) -> str | None:
+        """The candidate key of an individual's spec (None for a tree that is no loss),
+        remembered by text and conventions: parents recur across a generation's rounds."""
+        order = ind.order_key()
+        if order not in self._keys:
+            try:
+                self._keys[order] = genome_of(ind).spec().key
+            except LossevoError:
+                self._keys[order] = None
+        return self._keys[order]
 
     def _mutate(self, ind: Individual) -> Individual:
         choice = random.randrange(4)
@@ -267,18 +296,26 @@ class Variation:
         return child
 
     def _clone(self, ind: Individual) -> Individual:
-        new = Individual(list(ind), self.pareto, transform=ind.transform, generator=ind.generator)
+        new = Individual(
+            list(ind),
+            self.pareto,
+            transform=ind.transform,
+            generator=ind.generator,
+            provenance=ind.provenance,
+        )
         if ind.fitness.valid:
             new.fitness.values = ind.fitness.values
         return new
 
-    def individual(self, genome: Genome) -> Individual:
-        """A genome of this space as a DEAP individual (no fitness yet)."""
+    def individual(self, genome: Genome, provenance: Provenance = DRAWN) -> Individual:
+        """A genome of this space as a DEAP individual (no fitness yet). A stored population
+        member's provenance is already in the store; the default is never recorded for it."""
         return Individual(
             tree_to_deap(genome.tree, self.pset),
             self.pareto,
             transform=genome.transform,
             generator=genome.generator,
+            provenance=provenance,
         )
 
     def from_members(self, members: list) -> list[Individual]:
