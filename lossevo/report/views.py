@@ -18,7 +18,7 @@ from lossevo.loss.export import ExportError, export_loss
 from lossevo.report.run_report import run_json, run_verdict, search_vs_verdict
 from lossevo.report.verdict import control_label, verdict_text
 from lossevo.runs.store import DB_NAME, RunStore, StoreError
-from lossevo.search.config import PENALTY
+from lossevo.search.config import STOPPED_FITNESS
 from lossevo.search.generation_stats import stored_stats
 from lossevo.search.leaderboard import (
     best_losses,
@@ -27,6 +27,7 @@ from lossevo.search.leaderboard import (
     pareto_front,
     search_config,
 )
+from lossevo.search.standing import standing
 from lossevo.util.errors import LossevoError
 from lossevo.util.files import write_bytes
 from lossevo.util.terminal import for_terminal
@@ -66,31 +67,57 @@ def plot_generations(store: RunStore, path: Path) -> Path | None:
 
 
 def progress_figure(store: RunStore):
-    """The best and median valid fitness per generation, as ratios to the run's reference
-    control (named on the axis and the line at 1); a matplotlib figure, or None."""
-    reference = search_config(store).reference
+    """Every function raced, at the generation it was new in: its fitness (× the run's
+    reference control, log scale) if it finished the race, the count that stopped early at the
+    top; the best of each generation as a line, the other controls as dotted lines. A
+    matplotlib figure, or None before the first generation."""
+    config = search_config(store)
     gens = store.generations()
     if not gens:
         return None
     xs = [g["generation"] for g in gens]
     best = [_stat(store, g, "best", required=True) for g in gens]
-    best = [b if b < PENALTY else math.nan for b in best]
-    median = [_stat(store, g, "median_valid", required=False) for g in gens]
+    best = [b if b < STOPPED_FITNESS else math.nan for b in best]
+    rows = standing(store, config, every=True)
+    raced = [r for r in rows if r["role"] != "baseline" and r["first_generation"] in xs]
+    finished = [r for r in raced if r["race"] in (Race.SURVIVED, Race.ELIMINATED)]
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import matplotlib.ticker
 
-    label = control_label(reference)
-    fig, ax = plt.subplots(figsize=(6, 3.5), dpi=120)
-    ax.plot(xs, best, "o-", label="best")
-    ax.plot(xs, median, "s--", label="median of valid candidates")
-    ax.set_xlabel("generation")
+    label = control_label(config.reference)
+    fig, ax = plt.subplots(figsize=(7, 4), dpi=120)
+    for race, marker in ((Race.ELIMINATED, "x"), (Race.SURVIVED, "o")):
+        points = [(r["first_generation"], r["fitness"]) for r in finished if r["race"] == race]
+        if points:
+            ax.scatter(*zip(*points, strict=True), marker=marker, alpha=0.6, label=str(race))
+    ax.plot(xs, best, "-", color="black", label="best in the population")
     ax.axhline(1.0, color="grey", linestyle=":", label=f"{label} (the reference control)")
+    others = [r for r in rows if r["role"] == "baseline" and r["text"] != config.reference]
+    for i, r in enumerate(others):
+        if r["fitness"] is not None and 0 < r["fitness"] < STOPPED_FITNESS:
+            ax.axhline(r["fitness"], color=f"C{i + 2}", linestyle=":", label=r["text"])
+    ax.set_yscale("log")
+    ax.yaxis.set_major_formatter(matplotlib.ticker.FormatStrFormatter("%g"))
+    ax.yaxis.set_minor_formatter(matplotlib.ticker.FormatStrFormatter("%g"))
+    stopped = {x: sum(r["first_generation"] == x and r["race"] == Race.STOPPED for r in raced)
+               for x in xs}  # fmt: skip
+    if any(stopped.values()):
+        for x, n in stopped.items():
+            ax.annotate(str(n), (x, 1.0), xycoords=("data", "axes fraction"), ha="center",
+                        va="bottom", fontsize=8)  # fmt: skip
+        ax.set_title(
+            f"Search progress: {for_terminal(store.run_dir.name)} (above: functions stopped early)",
+            pad=14,
+        )
+    else:
+        ax.set_title(f"Search progress: {for_terminal(store.run_dir.name)}")  # no raw ESC glyphs
+    ax.set_xlabel("generation a function was new in")
     ax.set_ylabel(f"fitness, × {label} on shared seeds (lower is better)")
-    ax.set_title(f"Search progress: {for_terminal(store.run_dir.name)}")  # no raw ESC glyphs
     ax.set_xticks(xs)
-    ax.legend()
+    ax.legend(fontsize=8)
     ax.grid(alpha=0.3)
     return fig
 

@@ -30,8 +30,8 @@ SEARCH_STAGE, VERDICT_STAGE = "search", "verdict"
 #: Verdict seeds start here: no decision of the search ever uses a seed this high.
 VERDICT_SEED_BASE = 1000
 #: The setting at which losses are judged on a CPU (experiments/fidelity_ladder.py): the 8x8
-#: digits, where BCE covers all ten classes at domain FID ~60 in 1,500 steps (~50 s a training
-#: on one core). The GPU target is offline or full MNIST at 28x28 with the same steps.
+#: digits, where BCE covers all ten classes at domain FID ~60 in 1,500 steps (22-25 s a
+#: training on one core, measured alone). The 28x28 target is offline or full MNIST at 1,500 steps.
 CPU_TARGET = {"dataset": "digits-8x8", "width": 32, "batch_size": 64, "lr": 0.002, "n_samples": 500}
 CPU_TARGET_STEPS = 1500
 TARGET_STEPS = CPU_TARGET_STEPS

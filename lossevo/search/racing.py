@@ -5,7 +5,8 @@ seeds the controls and the incumbent were trained on); once its seeds are in, a 
 sequential test (``racing_stats.eliminate``) drops it if it is worse than the incumbent with
 confidence, and otherwise it gets the next seed, up to ``max_seeds``. Those still in the race at
 ``max_seeds`` survive and may become the incumbent. A training that stopped itself early
-(``fitness.early_stop``) takes its function out of the race on the spot: ``stopped``.
+(``fitness.early_stop``) takes its function out of the race, ``stopped``, once the seeds it is
+on are in (deciding earlier would make the outcome depend on which training finished first).
 
 Each entrant advances on its own, as in ASHA: its next seed is requested as soon as its own
 trainings are stored, never after a slower entrant's, so workers do not wait for a round to
@@ -70,8 +71,8 @@ class RaceSettings:
 
 @dataclass(frozen=True)
 class Outcome:
-    """How one entrant left the race: ``survived`` or ``eliminated`` (or ``failed``), after
-    ``seeds`` seeds."""
+    """How one entrant left the race: ``survived``, ``eliminated``, ``stopped`` or ``failed``,
+    after ``seeds`` seeds."""
 
     status: str
     seeds: int
