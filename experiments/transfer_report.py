@@ -1,0 +1,103 @@
+"""Does the demonstration's ranking on the 8x8 CPU target carry over to MNIST 28x28?
+
+    lossevo promote experiments/results/demo_search/run --top 3 \\
+        --stages experiments/transfer_mnist28.yaml --out experiments/results/transfer_mnist28
+    python experiments/transfer_report.py [--out experiments/results/transfer_mnist28]
+
+Per loss: its ratio to BCE on the demonstration's verdict (8x8 digits, seeds 1000-1009) beside
+its ratio to BCE at the 28x28 target (the promotion, seeds 0-7), each the geometric mean over
+paired seeds with a bootstrap 95% CI and a one-sided sign-flip p, Holm-corrected over the losses
+(the search's verdict statistics); then the Kendall tau between the two rankings. Writes
+``transfer.md`` and ``transfer.json`` beside the promotion's report. A promotion still running,
+or stopped, is reported on the seeds every loss has, and says so.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from scipy.stats import kendalltau
+
+from lossevo.fitness.scores import finite_or_none
+from lossevo.report.verdict import verdict
+from lossevo.runs.store import RunStore
+
+HERE = Path(__file__).parent
+STAGE = "mnist28-target"
+BASELINE = "bce"
+
+
+def promoted(out: Path) -> tuple[dict[str, dict[int, float | None]], dict[str, str]]:
+    """Each promoted loss's FID per seed at the 28x28 stage, and its display name by key (the
+    formula for a search's function, the name for a baseline)."""
+    with RunStore.open(out, kind="promote", readonly=True) as store:
+        names = {c["key"]: (c["text"] if c["key"].startswith("rank") else c["key"])
+                 for c in store.candidates()}  # fmt: skip
+        values: dict[str, dict[int, float | None]] = {}
+        for e in store.evaluations(stage=STAGE):
+            values.setdefault(names.get(e["key"], e["key"]), {})[e["seed"]] = finite_or_none(e)
+    return values, names
+
+
+def demo_ratios(report: dict) -> dict[str, float]:
+    """Each judged function's ratio to BCE in the demonstration's verdict (BCE itself 1)."""
+    ratios = {name: c["ratio"] for name, c in report["verdict"]["candidates"].items()}
+    return {**ratios, BASELINE: 1.0}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=HERE / "results" / "transfer_mnist28")
+    parser.add_argument("--demo", type=Path, default=HERE / "results" / "demo_search")
+    args = parser.parse_args()
+    values, _ = promoted(args.out)
+    common = set.intersection(*(set(v) for v in values.values()))
+    values = {name: {s: v[s] for s in sorted(common)} for name, v in values.items()}
+    others = {name: v for name, v in values.items() if name != BASELINE}
+    mnist = verdict(others, values[BASELINE], control_name=BASELINE)
+    digits = demo_ratios(json.loads((args.demo / "report.json").read_text()))
+    rows = []
+    for name in sorted(values, key=lambda n: digits.get(n, float("inf"))):
+        judged = mnist["candidates"].get(name, {})
+        rows.append(
+            {
+                "loss": name,
+                "digits8_ratio": digits.get(name),
+                "mnist28_ratio": 1.0 if name == BASELINE else judged.get("ratio"),
+                "mnist28_ci": [judged["low"], judged["high"]] if judged.get("low") else None,
+                "mnist28_p_holm": judged.get("p_corrected"),
+                "mnist28_p_worse_holm": judged.get("p_worse_corrected"),
+            }
+        )
+    paired = [r for r in rows if r["digits8_ratio"] is not None and r["mnist28_ratio"] is not None]
+    tau = kendalltau([r["digits8_ratio"] for r in paired], [r["mnist28_ratio"] for r in paired])
+    lines = [
+        f"# Transfer: 8x8 digits -> MNIST 28x28 ({len(common)} seeds at 28x28: {sorted(common)})",
+        "",
+        "| loss | × BCE, 8x8 (10 seeds) | × BCE, 28x28 [95% CI] | Holm p better | Holm p worse |",
+        "|---|---|---|---|---|",
+    ]
+    for r in rows:
+        ci = r["mnist28_ci"]
+        ci_text = f" [{ci[0]:.2f}, {ci[1]:.2f}]" if ci else ""
+        p, worse = (
+            "" if v is None else f"{v:.3g}"
+            for v in (r["mnist28_p_holm"], r["mnist28_p_worse_holm"])
+        )
+        lines.append(
+            f"| `{r['loss']}` | {r['digits8_ratio']:.2f} | {r['mnist28_ratio']:.2f}{ci_text} | "
+            f"{p} | {worse} |"
+        )
+    lines += ["", f"Kendall tau between the two rankings over {len(paired)} losses: "
+              f"{tau.statistic:.2f} (p = {tau.pvalue:.2f})", "", mnist["sentence"]]  # fmt: skip
+    text = "\n".join(lines) + "\n"
+    (args.out / "transfer.md").write_text(text)
+    data = {"seeds": sorted(common), "rows": rows, "kendall_tau": tau.statistic, "verdict": mnist}
+    (args.out / "transfer.json").write_text(json.dumps(data, indent=2, default=str) + "\n")
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
