@@ -73,8 +73,16 @@ def main() -> None:
         )
     paired = [r for r in rows if r["digits8_ratio"] is not None and r["mnist28_ratio"] is not None]
     tau = kendalltau([r["digits8_ratio"] for r in paired], [r["mnist28_ratio"] for r in paired])
+    planned = json.loads((args.out / "config.json").read_text())["plan"]["stages"][0]["seeds"]
+    status = (
+        ""
+        if len(common) >= planned
+        else f"\n\nIncomplete: {len(common)} of {planned} seeds for every loss; resume the "
+        "promotion (the same `lossevo promote` command) to finish, then run this again."
+    )
     lines = [
-        f"# Transfer: 8x8 digits -> MNIST 28x28 ({len(common)} seeds at 28x28: {sorted(common)})",
+        f"# Transfer: 8x8 digits -> MNIST 28x28 ({len(common)} seeds at 28x28: {sorted(common)})"
+        + status,
         "",
         "| loss | × BCE, 8x8 (10 seeds) | × BCE, 28x28 [95% CI] | Holm p better | Holm p worse |",
         "|---|---|---|---|---|",
