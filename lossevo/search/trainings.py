@@ -43,21 +43,14 @@ def train(
     def unlocked(done: Work) -> list[Work]:
         return [work(fp, seed) for fp, seed in then(done.destination.fingerprint)]
 
-    ran = 0
-
-    def count(done: Work, result: dict) -> None:
-        nonlocal ran
-        ran += 1
-
     works = pending([work(fp, seed) for fp, seed in pairs], store)
-    if works:
-        run_jobs(
-            store,
-            executor,
-            works,
-            label=label,
-            progress=progress,
-            on_result=count,
-            then=unlocked if then else None,
-        )
-    return ran
+    if not works:
+        return 0
+    return run_jobs(
+        store,
+        executor,
+        works,
+        label=label,
+        progress=progress,
+        then=unlocked if then else None,
+    )
