@@ -7,7 +7,8 @@
 Per loss: its ratio to BCE on the demonstration's verdict (8x8 digits, seeds 1000-1009) beside
 its ratio to BCE at the 28x28 target (the promotion, seeds 0-7), each the geometric mean over
 paired seeds with a bootstrap 95% CI and a one-sided sign-flip p, Holm-corrected over the losses
-(the search's verdict statistics); then the Kendall tau between the two rankings. Writes
+(the search's verdict statistics); then the Kendall tau between the two rankings, and the
+evolved functions against least squares, the family they belong to. Writes
 ``transfer.md`` and ``transfer.json`` beside the promotion's report. A promotion still running,
 or stopped, is reported on the seeds every loss has, and says so.
 """
@@ -22,23 +23,18 @@ from scipy.stats import kendalltau
 
 from lossevo.fitness.scores import finite_or_none
 from lossevo.report.verdict import verdict
-from lossevo.runs.store import RunStore
+from lossevo.studies.promote import promotion_results
 
 HERE = Path(__file__).parent
 STAGE = "mnist28-target"
 BASELINE = "bce"
+RIVAL = "least_squares"  # the family the search found: do its evolved members beat it?
 
 
-def promoted(out: Path) -> tuple[dict[str, dict[int, float | None]], dict[str, str]]:
-    """Each promoted loss's FID per seed at the 28x28 stage, and its display name by key (the
-    formula for a search's function, the name for a baseline)."""
-    with RunStore.open(out, kind="promote", readonly=True) as store:
-        names = {c["key"]: (c["text"] if c["key"].startswith("rank") else c["key"])
-                 for c in store.candidates()}  # fmt: skip
-        values: dict[str, dict[int, float | None]] = {}
-        for e in store.evaluations(stage=STAGE):
-            values.setdefault(names.get(e["key"], e["key"]), {})[e["seed"]] = finite_or_none(e)
-    return values, names
+def promoted(out: Path) -> dict[str, dict[int, float | None]]:
+    """Each promoted loss's FID per seed at the 28x28 stage (None: failed or diverged)."""
+    stage = promotion_results(out).get(STAGE, {})
+    return {name: {s: finite_or_none(e) for s, e in rows.items()} for name, rows in stage.items()}
 
 
 def demo_ratios(report: dict) -> dict[str, float]:
@@ -52,11 +48,13 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=HERE / "results" / "transfer_mnist28")
     parser.add_argument("--demo", type=Path, default=HERE / "results" / "demo_search")
     args = parser.parse_args()
-    values, _ = promoted(args.out)
+    values = promoted(args.out)
     common = set.intersection(*(set(v) for v in values.values()))
     values = {name: {s: v[s] for s in sorted(common)} for name, v in values.items()}
     others = {name: v for name, v in values.items() if name != BASELINE}
     mnist = verdict(others, values[BASELINE], control_name=BASELINE)
+    evolved = {n: v for n, v in others.items() if n not in (RIVAL, "ganetic")}
+    against_ls = verdict(evolved, values[RIVAL], control_name=RIVAL)
     digits = demo_ratios(json.loads((args.demo / "report.json").read_text()))
     rows = []
     for name in sorted(values, key=lambda n: digits.get(n, float("inf"))):
@@ -99,10 +97,24 @@ def main() -> None:
             f"{p} | {worse} |"
         )
     lines += ["", f"Kendall tau between the two rankings over {len(paired)} losses: "
-              f"{tau.statistic:.2f} (p = {tau.pvalue:.2f})", "", mnist["sentence"]]  # fmt: skip
+              f"{tau.statistic:.2f} (p = {tau.pvalue:.2f})", "", mnist["sentence"], "",
+              "Against least squares, the evolved functions at 28x28:", ""]  # fmt: skip
+    for name, r in against_ls["candidates"].items():
+        lines.append(
+            f"- `{name}`: {r['ratio']:.2f} x least squares "
+            f"(95% CI {r['low']:.2f}-{r['high']:.2f}), Holm p {r['p_corrected']:.3g} better, "
+            f"{r['p_worse_corrected']:.3g} worse"
+        )
+    lines += ["", against_ls["sentence"]]
     text = "\n".join(lines) + "\n"
     (args.out / "transfer.md").write_text(text)
-    data = {"seeds": sorted(common), "rows": rows, "kendall_tau": tau.statistic, "verdict": mnist}
+    data = {
+        "seeds": sorted(common),
+        "rows": rows,
+        "kendall_tau": tau.statistic,
+        "verdict": mnist,
+        "against_least_squares": against_ls,
+    }
     (args.out / "transfer.json").write_text(json.dumps(data, indent=2, default=str) + "\n")
     print(text)
 

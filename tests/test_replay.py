@@ -16,6 +16,7 @@ from PIL import Image
 
 from lossevo.cli import build_parser
 from lossevo.runs.store import RunStore
+from lossevo.studies.promote import promotion_results
 from lossevo.studies.protocol import ProtocolError, load_protocol
 from lossevo.studies.replay import run_replay
 
@@ -253,6 +254,14 @@ stages:
         count = len(store.evaluations())
         seeds = {e["seed"] for e in store.evaluations() if e["stage"] == "longer"}
     assert count == 4 + 3 * 2 and seeds == {1, 2}  # fresh seeds: stage 1 decided on seed 0
+    results = promotion_results(out)  # what studies built on a promotion read
+    assert set(results["short"]) == {
+        "bce",
+        "ganetic",
+        "(y_pred - y_real)**2",
+        "Abs(y_pred - y_real)",
+    }
+    assert all(set(by_seed) == {1, 2} for by_seed in results["longer"].values())
     command(*promote)  # resumes: nothing new
     with RunStore.open(out, kind="promote") as store:
         assert len(store.evaluations()) == count
@@ -300,3 +309,7 @@ def test_shipped_stage_files_are_valid():
     assert [s.task for s in default.stages] == ["gan", "gan", "anomaly"]
     cpu = load_stages("experiments/promote_cpu.yaml")
     assert cpu.stages[-1].task_config["normal_label"] == 0
+    anomaly = load_stages("experiments/anomaly_mnist.yaml")
+    assert [s.task_config["normal_label"] for s in anomaly.stages] == [0, 1, 2]
+    assert all(s.survivors(5) == 5 for s in anomaly.stages)  # every loss through every digit
+    assert set(anomaly.baselines) == {"bce", "ganetic", "least_squares"}

@@ -430,6 +430,21 @@ def write_report(store: RunStore) -> Path:
     return path
 
 
+def promotion_results(out: str | os.PathLike) -> dict[str, dict[str, dict[int, dict]]]:
+    """A promotion's stored trainings, for studies built on it: stage -> loss -> seed -> its
+    evaluation row, a search's function named by its formula and a baseline by its name."""
+    with RunStore.open(out, kind=KIND, readonly=True) as store:
+        names = {
+            c["key"]: c["text"] if c["role"] == "candidate" else c["key"]
+            for c in store.candidates()
+        }
+        results: dict[str, dict[str, dict[int, dict]]] = {}
+        for e in store.evaluations():
+            name = names.get(e["key"], e["key"])
+            results.setdefault(e["stage"], {}).setdefault(name, {})[e["seed"]] = e
+    return results
+
+
 def promote_report_only(out: str | os.PathLike) -> Path:
     """Rewrite the report of an existing promotion directory without training."""
     if not (Path(out) / "run.db").is_file():
