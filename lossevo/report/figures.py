@@ -6,6 +6,8 @@
   (Figure 4), computed with autograd from the very torch function that is trained.
 * :func:`sample_grids`: one generated-sample grid per loss, side by side.
 * :func:`learning_curves`: the metric at each checkpoint, median and spread over seeds per loss.
+* :func:`interval_panels`: one panel per setting (e.g. a normal class): every run of each loss,
+  its mean with a confidence interval, and published figures as dashed lines.
 
 Matplotlib runs headless (Agg); nothing here touches the run store.
 """
@@ -191,6 +193,51 @@ def learning_curves(
     ax.legend(fontsize=8)
     fig.tight_layout()
     return _save(fig, path)
+
+
+def interval_panels(
+    panels: Mapping[str, Mapping[str, Mapping]],
+    path: str | Path,
+    *,
+    ylabel: str,
+    references: Mapping[str, Mapping[str, float]] | None = None,
+) -> Path:
+    """One panel per setting: per loss its runs (``values``, jittered dots) and ``mean`` with
+    the interval ``low``-``high`` (a bar), and each reference value as a labelled dashed line.
+
+    ``panels``: panel title -> loss -> {"values", "mean", "low", "high"}; a loss without a mean
+    shows its dots only. ``references``: panel title -> label -> value.
+    """
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 4.4), dpi=120, sharey=True)
+    axes = np.atleast_1d(axes)
+    labels: list[str] = []  # one colour per reference label across panels
+    for k, (ax, (title, rows)) in enumerate(zip(axes, panels.items(), strict=True)):
+        rng = np.random.default_rng(k)
+        for x, row in enumerate(rows.values()):
+            ys = _finite(row["values"])
+            ax.scatter(x + rng.uniform(-0.12, 0.12, len(ys)), ys, s=14, alpha=0.6, zorder=3)
+            if row.get("mean") is not None:
+                below, above = row["mean"] - row["low"], row["high"] - row["mean"]
+                ax.errorbar(x, row["mean"], yerr=[[below], [above]], fmt="_", color="black",
+                            markersize=16, capsize=4, zorder=4)  # fmt: skip
+        for label, value in (references or {}).get(title, {}).items():
+            labels += [label] * (label not in labels)
+            ax.axhline(value, ls="--", lw=1, color=f"C{6 + labels.index(label)}", label=label)
+        ax.set_xticks(range(len(rows)), [_short(n) for n in rows], rotation=30, ha="right",
+                      fontsize=7)  # fmt: skip
+        ax.set_title(title, fontsize=10)
+        ax.grid(axis="y", alpha=0.3)
+        if labels:
+            ax.legend(fontsize=7, loc="lower right")
+    axes[0].set_ylabel(ylabel)
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def _short(name: str, limit: int = 22) -> str:
+    """A tick label: ``name`` cut to ``limit`` characters with an ellipsis."""
+    return name if len(name) <= limit else name[: limit - 1] + "…"
 
 
 def _finite(values: Sequence[float]) -> list[float]:
