@@ -13,7 +13,12 @@ from lossevo.loss.screen import fingerprint
 from lossevo.runs.store import RunStore
 from lossevo.search.racing_stats import power_seeds
 from lossevo.studies.protocol import ProtocolError, protocol_from_dict
-from lossevo.studies.replay_claims import quality_seeds, sd_ratio_ci, stability_seeds
+from lossevo.studies.replay_claims import (
+    quality_claim,
+    quality_seeds,
+    sd_ratio_ci,
+    stability_seeds,
+)
 from lossevo.studies.replay_report import write_report
 
 TASK = {"dataset": "mnist-offline", "width": 8, "n_samples": 20, "device": "cpu"}
@@ -124,6 +129,14 @@ def test_an_unclear_difference_says_how_many_seeds_would_settle_it(tmp_path):
     quality = next(line for line in text.splitlines() if "Quality:" in line)
     assert "Quality: undetermined." in quality and "paired seeds would settle" in quality
     assert "Stability: undetermined." in text and "seeds per loss would tell" in text, text
+
+
+def test_one_paired_seed_does_not_claim_the_ratio_is_1():
+    rows = {"bce": {}, "ganetic": {"ratio": 1.32, "ratio_low": 1.32, "ratio_high": 1.32,
+            "paired_seeds": 1, "p_better": 1.0, "p_worse": 1.0, "sd_log_ratio": None}}  # fmt: skip
+    claim = quality_claim(rows, "ganetic", "bce")
+    assert claim.startswith("Quality: undetermined. ganetic is 1.32 x BCE")
+    assert "one paired seed" in claim and "ratio is 1" not in claim
 
 
 def test_seeds_to_settle_follow_the_power_formulas():

@@ -176,12 +176,15 @@ def quality_claim(rows: Mapping[str, dict], focus: str, baseline: str) -> str:
             f"that it is worse)."
         )
     seeds = quality_seeds(r["ratio"], r["sd_log_ratio"])
-    settle = (
-        f"about {seeds} paired seeds would settle a ratio of {r['ratio']:.2f} at the measured sd "
-        f"of per-seed log ratios ({r['sd_log_ratio']:.2f}; 80% power, two-sided 0.05)"
-        if seeds
-        else "no number of seeds would: the measured ratio is 1"
-    )
+    if seeds:
+        settle = (
+            f"about {seeds} paired seeds would settle a ratio of {r['ratio']:.2f} at the measured "
+            f"sd of per-seed log ratios ({r['sd_log_ratio']:.2f}; 80% power, two-sided 0.05)"
+        )
+    elif not r["sd_log_ratio"]:
+        settle = "the seeds needed are unknown: one paired seed (or identical ratios) has no spread"
+    else:
+        settle = "no number of seeds would: the measured ratio is 1"
     return (
         f"Quality: undetermined. {focus} is {measured}; Holm p = {r['p_better']:.2g} better, "
         f"{r['p_worse']:.2g} worse); {settle}."
