@@ -209,7 +209,8 @@ def interval_panels(
     shows its dots only. ``references``: panel title -> label -> value.
     """
     plt = _pyplot()
-    fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 4.4), dpi=120, sharey=True)
+    # each panel its own y range: settings differ in difficulty more than losses within one do
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 4.4), dpi=120)
     axes = np.atleast_1d(axes)
     labels: list[str] = []  # one colour per reference label across panels
     for k, (ax, (title, rows)) in enumerate(zip(axes, panels.items(), strict=True)):
