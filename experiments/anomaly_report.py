@@ -11,7 +11,8 @@ normal, 900 anomalies). Per normal digit and loss: mean AUROC over the seeds wit
 (``experiments/anomaly_published.json``). Pooled over (digit, seed) pairs, each loss against
 BCE: the ratio of the ranking error 1 - AUROC (geometric mean of per-pair ratios, bootstrap CI,
 one-sided sign-flip tests both ways, Holm over the losses; the replay's quality test) and the
-mean AUROC difference with a paired bootstrap CI. Writes ``anomaly.md``, ``anomaly.json`` and
+mean AUROC difference with a paired bootstrap CI; then the search's functions against least
+squares, their family, the same way. Writes ``anomaly.md``, ``anomaly.json`` and
 ``fig_auroc.png`` beside the promotion's report; an unfinished promotion is reported on the
 pairs every loss has, and says so.
 """
@@ -34,7 +35,8 @@ HERE = Path(__file__).parent
 BASELINE = "bce"
 FOCUS = "ganetic"
 PAIR = 100  # pooled pair key: digit * PAIR + seed
-ORDER = (BASELINE, FOCUS, "least_squares")  # then the search's functions, by formula
+RIVAL = "least_squares"  # the family the search's winners belong to
+ORDER = (BASELINE, FOCUS, RIVAL)  # then the search's functions, by formula
 
 
 def promoted(out: Path) -> tuple[dict[int, dict[str, dict[int, dict]]], dict]:
@@ -74,24 +76,32 @@ def digit_rows(per_loss: dict[str, dict[int, dict]], seeds: list[int]) -> dict[s
             "high": ci["high"],
             "sd": float(np.std(finite, ddof=1)) if len(finite) > 1 else None,
             "failed": len(values) - len(finite),
+            "worst": min(finite) if finite else None,
+            "below_chance": sum(v < 0.5 for v in finite),
             "d_score_mean": float(np.mean([v for v in d_scores if v is not None] or [np.nan])),
             "seconds_mean": float(np.mean([by_seed[s]["seconds"] or np.nan for s in seeds])),
         }
     return rows
 
 
-def pooled(results: dict[int, dict[str, dict[int, dict]]], seeds: dict[int, list[int]]) -> dict:
-    """Each loss against BCE over every (digit, seed) pair: the ratio of 1 - AUROC with its CI
-    and Holm p both ways (``loss_rows``), and the mean AUROC difference with a paired CI."""
+def pooled(
+    results: dict[int, dict[str, dict[int, dict]]],
+    seeds: dict[int, list[int]],
+    baseline: str = BASELINE,
+    losses: set[str] | None = None,
+) -> dict:
+    """Each loss (of ``losses``, default all) against ``baseline`` over every (digit, seed)
+    pair: the ratio of 1 - AUROC with its CI and Holm p both ways (``loss_rows``), and the mean
+    AUROC difference with a paired CI."""
     by_loss: dict[str, list[dict]] = {}
     for digit, per_loss in results.items():
-        for name in ordered(per_loss):
+        for name in ordered(n for n in per_loss if losses is None or n in losses | {baseline}):
             by_seed = per_loss[name]
             by_loss.setdefault(name, []).extend(
                 {**by_seed[s], "seed": digit * PAIR + s} for s in seeds[digit]
             )
-    rows = loss_rows(by_loss, BASELINE)
-    base = {r["seed"]: auroc_of(r) for r in by_loss[BASELINE]}
+    rows = loss_rows(by_loss, baseline)
+    base = {r["seed"]: auroc_of(r) for r in by_loss[baseline]}
     for name, rs in by_loss.items():
         diffs = [
             a - base[r["seed"]]
@@ -116,35 +126,36 @@ def digit_section(digit: int, rows: dict[str, dict], methods: dict) -> list[str]
     lines = [
         f"## Normal digit {digit}",
         "",
-        "| loss | AUROC [95% CI] | sd | failed | AUROC of -D(x) |",
-        "|---|---|---|---|---|",
+        "| loss | AUROC [95% CI] | sd | worst seed | below chance | AUROC of -D(x) |",
+        "|---|---|---|---|---|---|",
     ]
     for name, r in rows.items():
-        sd = "n/a" if r["sd"] is None else f"{r['sd']:.3f}"
+        sd, worst = ("n/a" if v is None else f"{v:.3f}" for v in (r["sd"], r["worst"]))
         lines.append(
-            f"| `{name}` | {_cell(r['mean'], r['low'], r['high'])} | {sd} | {r['failed']} | "
+            f"| `{name}` | {_cell(r['mean'], r['low'], r['high'])} | {sd} | {worst} | "
+            f"{r['below_chance']} of {len(r['auroc'])} ({r['failed']} failed) | "
             f"{r['d_score_mean']:.3f} |"
         )
     for method, entry in methods.items():
         if (value := entry["auroc"].get(str(digit))) is not None:
-            lines.append(f"| {method}, published [{entry['cite']}] | {value:.3f} | | | |")
+            lines.append(f"| {method}, published [{entry['cite']}] | {value:.3f} | | | | |")
     return [*lines, ""]
 
 
-def pooled_section(rows: dict[str, dict], n_pairs: int) -> list[str]:
-    """Markdown for each loss against BCE over all (digit, seed) pairs, and GANetic's claim."""
+def pooled_section(rows: dict[str, dict], n_pairs: int, baseline: str = BASELINE) -> list[str]:
+    """Markdown for each loss against ``baseline`` over all (digit, seed) pairs."""
     lines = [
-        f"## Each loss against BCE, pooled over {n_pairs} (digit, seed) pairs",
+        f"## Each loss against {baseline}, pooled over {n_pairs} (digit, seed) pairs",
         "",
-        "Error ratio: the geometric mean over pairs of (1 - AUROC) / (1 - AUROC of BCE); below 1 "
-        "is better. One-sided sign-flip tests, Holm-corrected over the losses. ΔAUROC: the mean "
-        "paired difference to BCE, with a bootstrap 95% CI.",
+        f"Error ratio: the geometric mean over pairs of (1 - AUROC) / (1 - AUROC of {baseline}); "
+        "below 1 is better. One-sided sign-flip tests, Holm-corrected over the losses. ΔAUROC: "
+        f"the mean paired difference to {baseline}, with a bootstrap 95% CI.",
         "",
         "| loss | error ratio [95% CI] | Holm p better | Holm p worse | ΔAUROC [95% CI] |",
         "|---|---|---|---|---|",
     ]
     for name, r in rows.items():
-        if name == BASELINE:
+        if name == baseline:
             continue
         p, worse = (f"{v:.3g}" if v is not None else "" for v in (r["p_better"], r["p_worse"]))
         ratio = _cell(r["ratio"], r["ratio_low"], r["ratio_high"], 2)
@@ -189,11 +200,20 @@ def main() -> None:
     for digit, drows in per_digit.items():
         lines += digit_section(digit, drows, methods)
     lines += pooled_section(rows, done)
+    evolved = {n for n in rows if n not in ORDER}
+    against_ls = pooled(results, seeds, baseline=RIVAL, losses=evolved)
+    lines += pooled_section(against_ls, done, baseline=RIVAL)
     lines += [f"**GANetic's anomaly claim, the metric being 1 - AUROC:** {claim}", ""]
     lines += ["## Published figures", ""]
     lines += [f"- [{e['cite']}] {e['source']}. {e['note']}" for e in methods.values()]
     (args.out / "anomaly.md").write_text("\n".join(lines) + "\n")
-    data = {"seeds": seeds, "per_digit": per_digit, "pooled": rows, "ganetic_claim": claim}
+    data = {
+        "seeds": seeds,
+        "per_digit": per_digit,
+        "pooled": rows,
+        "evolved_against_least_squares": against_ls,
+        "ganetic_claim": claim,
+    }
     (args.out / "anomaly.json").write_text(json.dumps(data, indent=2, default=str) + "\n")
     interval_panels(
         {f"normal digit {d}": {n: {**r, "values": r["auroc"]} for n, r in drows.items()}
