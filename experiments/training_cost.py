@@ -20,6 +20,37 @@ from lossevo.fitness.gan import GanConfig, GanTask
 from lossevo.loss.reference import resolve_loss
 
 
+def timed(obj: object, name: str, into: list[float]) -> None:
+    """Replace ``obj.name`` with a wrapper that appends each call's wall time to ``into``."""
+    method = getattr(obj, name)
+
+    def wrapper(*args, **kwargs):
+        began = time.perf_counter()
+        try:
+            return method(*args, **kwargs)
+        finally:
+            into.append(time.perf_counter() - began)
+
+    setattr(obj, name, wrapper)
+
+
+def one_thread() -> float:
+    """Run torch on one thread, as each Ray worker does; the load average at the start."""
+    torch.set_num_threads(1)
+    return os.getloadavg()[0]
+
+
+def print_parts(title: str, load: float, rows: list[tuple[str, float]]) -> float:
+    """Print each part's seconds and share, and the total, which is returned."""
+    total = sum(seconds for _, seconds in rows)
+    print(title)
+    print(f"load average at start: {load:.2f}" + ("  (NOT ALONE: an upper bound)" * (load > 0.5)))
+    for name, seconds in rows:
+        print(f"  {name:<58} {seconds:7.1f} s  {100 * seconds / total:5.1f}%")
+    print(f"  {'total':<58} {total:7.1f} s")
+    return total
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--loss", default="bce")
@@ -32,8 +63,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
 
-    torch.set_num_threads(1)
-    load = os.getloadavg()[0]
+    load = one_thread()
     start = time.perf_counter()
     task = GanTask(
         GanConfig(
@@ -43,16 +73,7 @@ def main() -> None:
     setup = time.perf_counter() - start
 
     scoring: list[float] = []
-    score_images = task.score_images
-
-    def timed_scoring(images):
-        began = time.perf_counter()
-        try:
-            return score_images(images)
-        finally:
-            scoring.append(time.perf_counter() - began)
-
-    task.score_images = timed_scoring  # measure each scoring (checkpoints, then the final one)
+    timed(task, "score_images", scoring)  # each scoring: the checkpoints, then the final one
     job = {
         "loss": resolve_loss(args.loss).to_dict(),
         "seed": args.seed,
@@ -71,11 +92,8 @@ def main() -> None:
         (f"checkpoint scoring: {len(scoring) - 1} x {args.samples} samples", checkpoint_s),
         ("final scoring (samples, features, FID, KID, coverage)", final_s),
     ]
-    print(f"{args.loss} on {args.dataset}, width {args.width}, lr {args.lr:g}, one torch thread")
-    print(f"load average at start: {load:.2f}" + ("  (NOT ALONE: an upper bound)" * (load > 0.5)))
-    for name, seconds in rows:
-        print(f"  {name:<58} {seconds:7.1f} s  {100 * seconds / (setup + total):5.1f}%")
-    print(f"  {'total':<58} {setup + total:7.1f} s")
+    title = f"{args.loss} on {args.dataset}, width {args.width}, lr {args.lr:g}, one torch thread"
+    print_parts(title, load, rows)
     print(f"  per training step: {1000 * training_s / args.steps:.1f} ms")
     print(f"  {out['status']}: fitness {out.get('fitness')}, classes covered "
           f"{out.get('metrics', {}).get('classes_covered')}")  # fmt: skip
