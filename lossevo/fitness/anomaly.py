@@ -49,12 +49,12 @@ class AnomalyConfig(TrainingOptions):
     ``normal_label`` picks the normal class of a labelled dataset (default: the MedMNIST
     table of ``normal_label_for``, or 0 for the bundled digit datasets); an image folder names
     it by its class subfolder instead, ``normal_class``. ``max_test`` keeps a fixed random
-    subset of the test split (the same one for every candidate).
+    subset of the test split (the same one for every candidate). The width is the shared
+    default, 32: at 16, BCE's GAN on one MNIST digit drew strokes and its AUROC was 0.26.
     """
 
     task_name: ClassVar[str] = "anomaly"
 
-    width: int = 16
     normal_label: int | None = None
     normal_class: str = "normal"
     encoder_steps: int = 300
