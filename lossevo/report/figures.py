@@ -22,6 +22,7 @@ import numpy as np
 import torch
 
 from lossevo.loss.reference import LossSpec
+from lossevo.util.fmt import shorten
 from lossevo.util.png import decode_png
 
 #: Where losses are drawn: p in (0, 1) for the sigmoid transform, raw scores for ``raw``.
@@ -225,7 +226,7 @@ def interval_panels(
         for label, value in (references or {}).get(title, {}).items():
             labels += [label] * (label not in labels)
             ax.axhline(value, ls="--", lw=1, color=f"C{6 + labels.index(label)}", label=label)
-        ax.set_xticks(range(len(rows)), [_short(n) for n in rows], rotation=30, ha="right",
+        ax.set_xticks(range(len(rows)), [shorten(n, 22) for n in rows], rotation=30, ha="right",
                       fontsize=7)  # fmt: skip
         ax.set_title(title, fontsize=10)
         ax.grid(axis="y", alpha=0.3)
@@ -234,11 +235,6 @@ def interval_panels(
     axes[0].set_ylabel(ylabel)
     fig.tight_layout()
     return _save(fig, path)
-
-
-def _short(name: str, limit: int = 22) -> str:
-    """A tick label: ``name`` cut to ``limit`` characters with an ellipsis."""
-    return name if len(name) <= limit else name[: limit - 1] + "…"
 
 
 def _finite(values: Sequence[float]) -> list[float]:

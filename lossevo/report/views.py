@@ -30,6 +30,7 @@ from lossevo.search.leaderboard import (
 from lossevo.search.standing import standing
 from lossevo.util.errors import LossevoError
 from lossevo.util.files import write_bytes
+from lossevo.util.fmt import shorten
 from lossevo.util.terminal import for_terminal
 
 
@@ -104,16 +105,14 @@ def progress_figure(store: RunStore):
     ax.yaxis.set_minor_formatter(matplotlib.ticker.FormatStrFormatter("%g"))
     stopped = {x: sum(r["first_generation"] == x and r["race"] == Race.STOPPED for r in raced)
                for x in xs}  # fmt: skip
-    if any(stopped.values()):
+    counted = any(stopped.values())
+    if counted:
         for x, n in stopped.items():
             ax.annotate(str(n), (x, 1.0), xycoords=("data", "axes fraction"), ha="center",
                         va="bottom", fontsize=8)  # fmt: skip
-        ax.set_title(
-            f"Search progress: {for_terminal(store.run_dir.name)} (above: functions stopped early)",
-            pad=14,
-        )
-    else:
-        ax.set_title(f"Search progress: {for_terminal(store.run_dir.name)}")  # no raw ESC glyphs
+    note = " (above: functions stopped early)" * counted
+    title = f"Search progress: {for_terminal(store.run_dir.name)}{note}"  # no raw ESC glyphs
+    ax.set_title(title, pad=14 if counted else None)
     ax.set_xlabel("generation a function was new in")
     ax.set_ylabel(f"fitness, × {label} on shared seeds (lower is better)")
     ax.set_xticks(xs)
@@ -151,7 +150,7 @@ def plot_verdict(result: dict, path: Path) -> Path | None:
         color = "tab:green" if r["beats"] else "tab:blue"
         ax.errorbar(r["ratio"], i, xerr=[[r["ratio"] - r["low"]], [r["high"] - r["ratio"]]],
                     fmt="o", color=color, capsize=4)  # fmt: skip
-    ax.set_yticks(range(len(rows)), [n if len(n) <= 40 else n[:39] + "…" for n, _ in rows])
+    ax.set_yticks(range(len(rows)), [shorten(n, 40) for n, _ in rows])
     ax.axvline(1.0, color="grey", linestyle=":")
     label = control_label(result["control"]["name"])
     ax.set_xlabel(f"× {label} on {len(result['seeds'])} fresh seeds, "

@@ -30,6 +30,7 @@ from lossevo.runs.rundir import RunLock, StoreError, create_exclusive
 from lossevo.runs.schema import ROLES, SCHEMA, SCHEMA_VERSION, upgrade
 from lossevo.util.errors import LossevoError
 from lossevo.util.files import atomic_open, current_umask
+from lossevo.util.fmt import shorten
 
 __all__ = [
     "DamagedValue",
@@ -66,7 +67,7 @@ class DamagedValue(ValueError):
 def _shown(value: Any) -> str:
     """A stored value for a one-line message: its repr (control characters escaped), cut."""
     text = repr(value)
-    return text if len(text) <= 40 else text[:39] + "…"
+    return shorten(text, 40)
 
 
 def _is_json_object(text: str) -> bool:

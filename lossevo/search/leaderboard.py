@@ -17,7 +17,7 @@ from lossevo.runs.store import RunStore, spec_of, write_table
 from lossevo.search.config import SearchConfig
 from lossevo.search.provenance import SHORT_KEY
 from lossevo.search.standing import standing
-from lossevo.util.fmt import fmt_number
+from lossevo.util.fmt import fmt_number, shorten
 
 HOF_COLUMNS = [
     "rank",
@@ -132,7 +132,7 @@ def leaderboard_text(store: RunStore, top: int = 10) -> str:
     ]
 
     def line(rank: str, r: dict) -> str:
-        text = r["text"] if len(r["text"]) <= width else r["text"][: width - 1] + "…"
+        text = shorten(r["text"], width)
         return (
             f"{rank:>4}  {text:<{width}}  {fmt_ratio(r['fitness'], ref):>12} "
             f"{fmt_number(r['score']):>9} {r['seeds']:>5} {r['race']:<10} {r['complexity']:>4}"
